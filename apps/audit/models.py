@@ -1,0 +1,53 @@
+"""Append-only audit trail of every read and change of patient data and configuration.
+
+Each entry carries the hash of the previous one (a chain): altering or
+removing a row breaks the chain, which ``manage.py verify_audit`` reports.
+Rows are only ever inserted, by ``apps.audit.services.audit_record``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditAction(models.TextChoices):
+    READ = "read", _("read")
+    CREATE = "create", _("create")
+    UPDATE = "update", _("update")
+    DELETE = "delete", _("delete")
+    EXPORT = "export", _("export")
+    LOGIN = "login", _("login")
+    LOGIN_FAILED = "login_failed", _("failed login")
+    LOGOUT = "logout", _("logout")
+    SECURITY = "security", _("security event")
+    RECEIVE = "receive", _("received (DICOM)")
+    ASSIGN = "assign", _("assign")
+    SIGN = "sign", _("sign")
+
+
+class AuditEntry(models.Model):
+    at = models.DateTimeField(_("when"), db_index=True)
+    actor_id = models.BigIntegerField(_("user id"), null=True, blank=True, db_index=True)
+    actor_username = models.CharField(_("user"), max_length=150, blank=True)
+    actor_role = models.CharField(_("role"), max_length=30, blank=True)
+    establishment_id = models.BigIntegerField(_("establishment id"), null=True, blank=True, db_index=True)
+    action = models.CharField(_("action"), max_length=20, choices=AuditAction.choices, db_index=True)
+    object_type = models.CharField(_("object type"), max_length=100, blank=True, db_index=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True, db_index=True)
+    object_repr = models.CharField(_("object"), max_length=200, blank=True)
+    patient_data = models.BooleanField(_("patient data"), default=False, db_index=True)
+    channel = models.CharField(_("channel"), max_length=10, blank=True)
+    ip = models.GenericIPAddressField(_("from address"), null=True, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit trail")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["object_type", "object_id", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action} {self.object_type}#{self.object_id}"

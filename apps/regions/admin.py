@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from apps.core.admin_mixins import RegionScopedAdmin
+from apps.regions.models import (
+    Agreement,
+    DicomNode,
+    Establishment,
+    ExtraClosedDay,
+    ImagingDevice,
+    Modality,
+    PoolingZone,
+    Region,
+    Territory,
+)
+
+
+class ExtraClosedDayInline(admin.TabularInline):
+    model = ExtraClosedDay
+    extra = 0
+
+
+@admin.register(Region)
+class RegionAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
+    region_path = "id"
+    list_display = ("name", "code", "alsace_moselle_holidays", "weekday_night_start", "weekday_night_end",
+                    "max_on_calls_per_month")
+    search_fields = ("name", "code")
+    inlines = [ExtraClosedDayInline]
+
+    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+        from apps.core.admin_mixins import user_region_id
+
+        qs = admin.ModelAdmin.get_queryset(self, request)
+        rid = user_region_id(request.user)
+        return qs if rid is None else qs.filter(id=rid)
+
+
+@admin.register(Territory)
+class TerritoryAdmin(RegionScopedAdmin):
+    list_display = ("name", "code", "region")
+    list_filter = ("region",)
+    search_fields = ("name", "code")
+
+
+@admin.register(PoolingZone)
+class PoolingZoneAdmin(RegionScopedAdmin):
+    list_display = ("name", "region")
+    filter_horizontal = ("territories",)
+    search_fields = ("name",)
+
+
+@admin.register(Modality)
+class ModalityAdmin(admin.ModelAdmin):
+    list_display = ("code", "label", "teleradiology_eligible", "weight", "dicom_codes")
+
+
+class ImagingDeviceInline(admin.TabularInline):
+    model = ImagingDevice
+    extra = 0
+
+
+class DicomNodeInline(admin.TabularInline):
+    model = DicomNode
+    extra = 0
+    fields = ("ae_title", "allowed_hosts", "tls_required", "description", "active")
+
+
+@admin.register(Establishment)
+class EstablishmentAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
+    region_path = "territory__region"
+    list_display = ("name", "finess", "kind", "is_public", "territory", "city", "phone_24h", "active")
+    list_filter = ("kind", "is_public", "active", "territory")
+    search_fields = ("name", "finess", "city", "dicom_nodes__ae_title")
+    inlines = [ImagingDeviceInline, DicomNodeInline]
+    fieldsets = (
+        (None, {"fields": ("name", "finess", "kind", "is_public", "territory", "active")}),
+        (_("Location and contact"), {"fields": ("address", "city", "latitude", "longitude", "phone_24h")}),
+        (_("Expertise"), {"fields": ("subspecialties", "paediatric_ultrasound")}),
+    )
+
+
+@admin.register(DicomNode)
+class DicomNodeAdmin(RegionScopedAdmin):
+    region_path = "establishment__territory__region"
+    list_display = ("ae_title", "establishment", "allowed_hosts", "tls_required", "active")
+    list_filter = ("tls_required", "active")
+    search_fields = ("ae_title", "establishment__name")
+
+
+@admin.register(Agreement)
+class AgreementAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
+    region_path = "requesting__territory__region"
+    list_display = ("requesting", "partner", "status", "valid_from", "valid_until", "signed_on")
+    list_filter = ("status", "modalities", "pds_only")
+    search_fields = ("requesting__name", "partner__name", "requesting__finess", "partner__finess")
+    filter_horizontal = ("modalities",)
+    date_hierarchy = "valid_from"

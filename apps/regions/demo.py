@@ -1,0 +1,141 @@
+"""Load the demo region from ``fixtures/demo_region.json``. Idempotent: a second run changes nothing.
+
+Other apps add their part of the demo (rosters, routing rules, sample cases)
+with a module ``apps.<app>.demo`` exposing ``load(spec, ctx)``; they are
+called in the order of DEMO_EXTENSIONS, each after the mesh exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+
+from apps.accounts.models import Membership, User
+from apps.regions.models import (
+    Agreement,
+    DicomNode,
+    Establishment,
+    ImagingDevice,
+    Modality,
+    PoolingZone,
+    Region,
+    Territory,
+)
+
+DEMO_FILE = Path(settings.BASE_DIR) / "fixtures" / "demo_region.json"
+DEMO_EXTENSIONS = ["apps.rosters.demo", "apps.routing.demo", "apps.worklist.demo", "apps.dashboards.demo"]
+
+
+@dataclass
+class DemoContext:
+    region: Region
+    establishments: dict[str, Establishment] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    created: dict[str, int] = field(default_factory=dict)
+
+    def count(self, what: str, created: bool) -> None:
+        if created:
+            self.created[what] = self.created.get(what, 0) + 1
+
+
+def _date(v: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(v) if v else None
+
+
+@transaction.atomic
+def demo_region_load(path: Path = DEMO_FILE) -> DemoContext:
+    spec: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    r = spec["region"]
+    region, created = Region.objects.get_or_create(
+        code=r["code"], defaults={"name": r["name"], "alsace_moselle_holidays": r["alsace_moselle"],
+                                  "max_on_calls_per_month": r["max_on_calls_per_month"]})
+    ctx = DemoContext(region=region)
+    ctx.count("regions", created)
+    for m in spec["modalities"]:
+        _, c = Modality.objects.get_or_create(code=m["code"], defaults={
+            "label": m["label"], "dicom_codes": m["dicom"], "teleradiology_eligible": m["eligible"],
+            "weight": m["weight"]})
+        ctx.count("modalities", c)
+    territories = {}
+    for t in spec["territories"]:
+        territories[t["code"]], c = Territory.objects.get_or_create(region=region, code=t["code"],
+                                                                    defaults={"name": t["name"]})
+        ctx.count("territories", c)
+    for z in spec["pooling_zones"]:
+        zone, c = PoolingZone.objects.get_or_create(region=region, name=z["name"])
+        if c:
+            zone.territories.set([territories[code] for code in z["territories"]])
+        ctx.count("pooling_zones", c)
+    for e in spec["establishments"]:
+        est, c = Establishment.objects.get_or_create(finess=e["finess"], defaults={
+            "name": e["name"], "kind": e["kind"], "is_public": e["is_public"], "territory": territories[e["territory"]],
+            "city": e["city"], "latitude": e["lat"], "longitude": e["lon"], "phone_24h": e["phone"],
+            "subspecialties": e.get("subspecialties", []), "paediatric_ultrasound": e.get("paediatric_us", False)})
+        ctx.count("establishments", c)
+        ctx.establishments[e["key"]] = est
+        if c:
+            for code in e.get("devices", []):
+                ImagingDevice.objects.create(establishment=est, modality_id=code, name=f"{code} {e['city']}")
+        if e.get("ae"):
+            _, c = DicomNode.objects.get_or_create(ae_title=e["ae"], defaults={
+                "establishment": est, "allowed_hosts": "127.0.0.1/32,::1/128",
+                "description": "Demo sender on this machine"})
+            ctx.count("dicom_nodes", c)
+    for a in spec["agreements"]:
+        ag, c = Agreement.objects.get_or_create(
+            requesting=ctx.establishments[a["requesting"]], partner=ctx.establishments[a["partner"]],
+            valid_from=_date(a["valid_from"]),
+            defaults={"valid_until": _date(a["valid_until"]), "status": a["status"], "signed_on": _date(a["signed_on"])})
+        if c:
+            ag.modalities.set(a["modalities"])
+        ctx.count("agreements", c)
+    # One hash for every demo account: PBKDF2 is slow on purpose, and the demo has 30 accounts.
+    demo_hash = make_password(spec["password"])
+    for u in spec["users"]:
+        user = User.objects.filter(username=u["username"]).first()
+        if user is None:
+            user = User(username=u["username"], first_name=u["first_name"], last_name=u["last_name"],
+                        role=u["role"], email=u.get("email", ""), rpps=u.get("rpps", ""), phone=u.get("phone", ""),
+                        birth_date=_date(u.get("birth_date")), subspecialties=u.get("subspecialties", []),
+                        volunteers_over_60=u.get("volunteers_over_60", False),
+                        region=region if u.get("region") else None,
+                        is_staff=u["role"] in ("ars_coordinator", "establishment_admin"))
+            user.password = demo_hash
+            user.save()
+            if u["role"] == "ars_coordinator":
+                _grant_coordinator_permissions(user)
+            if u.get("establishment"):
+                Membership.objects.create(user=user, establishment=ctx.establishments[u["establishment"]])
+            if u.get("authorised_sites"):
+                user.authorised_sites.set([ctx.establishments[k] for k in u["authorised_sites"]])
+            ctx.count("users", True)
+        ctx.users[u["username"]] = user
+    for module_name in DEMO_EXTENSIONS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.load(spec, ctx)
+    return ctx
+
+
+def _grant_coordinator_permissions(user: User) -> None:
+    """A coordinator administers the mesh, rosters and routing of their region in the admin."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, created = Group.objects.get_or_create(name="ARS coordinators")
+    if created or not group.permissions.exists():
+        group.permissions.set(Permission.objects.filter(content_type__app_label__in=[
+            "regions", "accounts", "rosters", "routing", "traceability", "dashboards", "audit", "api", "studies",
+            "worklist"]).exclude(codename__startswith="delete_audit"))
+    user.groups.add(group)

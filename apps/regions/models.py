@@ -1,0 +1,246 @@
+"""The regional mesh configured by the ARS: territories, establishments, DICOM nodes, agreements, PDS calendar.
+
+Invariants: an establishment belongs to exactly one region (through its
+territory); an agreement links two different establishments of the same
+region; nothing is routed between two parties without an agreement in force
+(see ``selectors.agreement_in_force``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from apps.core.models import TimeStampedModel
+from apps.core.validators import validate_finess
+
+ae_title_validator = RegexValidator(r"^[ -~]{1,16}$", _("An AE title has 1 to 16 printable ASCII characters."))
+
+
+class Region(TimeStampedModel):
+    code = models.CharField(_("code"), max_length=10, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    # Alsace-Moselle keeps Good Friday and 26 December as public holidays.
+    alsace_moselle_holidays = models.BooleanField(_("Alsace-Moselle holidays"), default=False)
+    weekday_night_start = models.TimeField(_("weekday PDS start"), default=dt.time(18, 30))
+    weekday_night_end = models.TimeField(_("weekday PDS end (next morning)"), default=dt.time(8, 30))
+    saturday_start = models.TimeField(_("Saturday PDS start"), default=dt.time(12, 0))
+    max_on_calls_per_month = models.PositiveSmallIntegerField(_("max on-calls per radiologist per month"), default=6)
+    ultrasound_max_travel_minutes = models.PositiveSmallIntegerField(_("ultrasound referral bound (minutes)"),
+                                                                     default=45)
+    travel_speed_kmh = models.PositiveSmallIntegerField(_("travel speed for estimates (km/h)"), default=60)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExtraClosedDay(models.Model):
+    """A regional public holiday not known to the holidays library (local decree)."""
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="extra_closed_days")
+    date = models.DateField(_("date"))
+    label = models.CharField(_("label"), max_length=100)
+
+    class Meta:
+        unique_together = [("region", "date")]
+        verbose_name = _("extra public holiday")
+
+
+class Territory(TimeStampedModel):
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="territories")
+    code = models.CharField(_("code"), max_length=20)
+    name = models.CharField(_("name"), max_length=200)
+
+    class Meta:
+        unique_together = [("region", "code")]
+        verbose_name = _("health territory")
+        verbose_name_plural = _("health territories")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PoolingZone(TimeStampedModel):
+    """'Maille de mutualisation': between a territory and the whole region."""
+
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="pooling_zones")
+    name = models.CharField(_("name"), max_length=200)
+    territories = models.ManyToManyField(Territory, related_name="pooling_zones", verbose_name=_("territories"))
+
+    class Meta:
+        verbose_name = _("pooling zone")
+        verbose_name_plural = _("pooling zones")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Modality(models.Model):
+    """Catalogue: CT, MR, XR (conventional X-ray, DICOM CR/DX), US (never teleradiology)."""
+
+    code = models.CharField(_("code"), max_length=4, primary_key=True)
+    label = models.CharField(_("label"), max_length=100)
+    dicom_codes = models.JSONField(_("DICOM modality codes"), default=list)
+    teleradiology_eligible = models.BooleanField(_("eligible for teleradiology"), default=True)
+    weight = models.FloatField(_("reading load weight"), default=1.0)
+
+    class Meta:
+        verbose_name = _("modality")
+        verbose_name_plural = _("modalities")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} – {self.label}"
+
+
+class EstablishmentKind(models.TextChoices):
+    REQUESTING = "requesting", _("Requesting site (emergency department)")
+    PIVOT = "pivot", _("Pivot / required establishment")
+    PRIVATE_PROVIDER = "provider", _("Private teleradiology provider")
+    REFERRAL_CENTRE = "referral", _("Sub-specialty referral centre")
+    ULTRASOUND_CENTRE = "us_referral", _("Ultrasound referral centre")
+    RADIOLOGISTS_GROUP = "group", _("Radiologists' group (GIE)")
+
+
+class Establishment(TimeStampedModel):
+    name = models.CharField(_("name"), max_length=200)
+    finess = models.CharField(_("FINESS number"), max_length=9, unique=True, validators=[validate_finess])
+    kind = models.CharField(_("kind"), max_length=20, choices=EstablishmentKind.choices)
+    is_public = models.BooleanField(_("public"), default=True)
+    territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="establishments",
+                                  verbose_name=_("territory"))
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    phone_24h = models.CharField(_("24/7 phone"), max_length=30, blank=True)
+    subspecialties = models.JSONField(_("sub-specialties offered"), default=list, blank=True)
+    paediatric_ultrasound = models.BooleanField(_("paediatric ultrasound pole"), default=False)
+    active = models.BooleanField(_("operational in the mesh"), default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("establishment")
+        verbose_name_plural = _("establishments")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def region_id(self) -> int:
+        return self.territory.region_id
+
+
+class ImagingDevice(models.Model):
+    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="devices")
+    modality = models.ForeignKey(Modality, on_delete=models.PROTECT, verbose_name=_("modality"))
+    name = models.CharField(_("name"), max_length=100)
+    station_name = models.CharField(_("DICOM station name"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("imaging device")
+        verbose_name_plural = _("imaging devices")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.modality_id})"
+
+
+def validate_hosts(value: str) -> None:
+    for item in [v.strip() for v in value.split(",") if v.strip()]:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValidationError(
+                _("%(item)r is not an IP address or CIDR network (e.g. 10.1.2.0/24)."), params={"item": item}
+            ) from exc
+
+
+class DicomNode(TimeStampedModel):
+    """A sender a site may use: calling AE title plus the addresses it may connect from."""
+
+    establishment = models.ForeignKey(Establishment, on_delete=models.CASCADE, related_name="dicom_nodes")
+    ae_title = models.CharField(_("AE title"), max_length=16, unique=True, validators=[ae_title_validator])
+    allowed_hosts = models.CharField(_("allowed hosts (IP or CIDR, comma-separated)"), max_length=500,
+                                     validators=[validate_hosts])
+    tls_required = models.BooleanField(_("TLS required"), default=False)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("DICOM node")
+        verbose_name_plural = _("DICOM nodes")
+
+    def __str__(self) -> str:
+        return f"{self.ae_title} @ {self.establishment}"
+
+    def allows(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(n.strip(), strict=False)
+                   for n in self.allowed_hosts.split(",") if n.strip())
+
+
+class AgreementStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SIGNED = "signed", _("Signed")
+    SUSPENDED = "suspended", _("Suspended")
+    EXPIRED = "expired", _("Expired")
+
+
+class Agreement(TimeStampedModel):
+    """Convention between a requesting establishment and a partner that reads for it."""
+
+    requesting = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="agreements_as_requesting",
+                                   verbose_name=_("requesting establishment"))
+    partner = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="agreements_as_partner",
+                                verbose_name=_("partner establishment"))
+    modalities = models.ManyToManyField(Modality, verbose_name=_("modalities covered"))
+    valid_from = models.DateField(_("valid from"))
+    valid_until = models.DateField(_("valid until"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=AgreementStatus.choices,
+                              default=AgreementStatus.DRAFT)
+    signed_on = models.DateField(_("signed on"), null=True, blank=True)
+    document = models.FileField(_("signed document"), upload_to="agreements/%Y/", blank=True)
+    pds_only = models.BooleanField(_("PDS hours only"), default=True)
+    notes = models.TextField(_("notes"), blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("agreement")
+        verbose_name_plural = _("agreements")
+
+    def __str__(self) -> str:
+        return f"{self.requesting} ↔ {self.partner} ({self.get_status_display()})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.requesting_id and self.requesting_id == self.partner_id:
+            errors["partner"] = _("An agreement links two different establishments.")
+        if self.valid_until and self.valid_from and self.valid_until < self.valid_from:
+            errors["valid_until"] = _("The end of validity (%(e)s) is before its start (%(s)s).") % {
+                "e": self.valid_until, "s": self.valid_from}
+        if self.status == AgreementStatus.SIGNED and not self.signed_on:
+            errors["signed_on"] = _("A signed agreement needs its signature date.")
+        if self.requesting_id and self.partner_id:
+            if self.requesting.territory.region_id != self.partner.territory.region_id:
+                errors["partner"] = _("Both establishments must belong to the same region.")
+        if errors:
+            raise ValidationError(errors)
+
+    def in_force_on(self, day: dt.date) -> bool:
+        return (self.status == AgreementStatus.SIGNED and self.valid_from <= day
+                and (self.valid_until is None or day <= self.valid_until))

@@ -1,0 +1,104 @@
+"""Reads of the regional mesh. Other apps reach the mesh only through here and services."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.regions.calendar import PARIS, CalendarSpec
+from apps.regions.models import (
+    Agreement,
+    AgreementStatus,
+    DicomNode,
+    Establishment,
+    EstablishmentKind,
+    Modality,
+    Region,
+)
+
+
+def region_calendar_spec(region: Region) -> CalendarSpec:
+    return CalendarSpec(
+        weekday_night_start=region.weekday_night_start,
+        weekday_night_end=region.weekday_night_end,
+        saturday_start=region.saturday_start,
+        alsace_moselle=region.alsace_moselle_holidays,
+        extra_closed_days=frozenset(region.extra_closed_days.values_list("date", flat=True)),
+    )
+
+
+def modality_for_dicom_code(code: str) -> Modality | None:
+    """Map a DICOM Modality (0008,0060) value such as 'DX' to the catalogue entry ('XR')."""
+    code = (code or "").strip().upper()
+    for m in Modality.objects.all():
+        if code == m.code or code in (m.dicom_codes or []):
+            return m
+    return None
+
+
+def agreements_in_force(*, at: dt.datetime | None = None) -> QuerySet[Agreement]:
+    day = (at or timezone.now()).astimezone(PARIS).date()
+    return Agreement.objects.filter(
+        Q(valid_until__isnull=True) | Q(valid_until__gte=day), status=AgreementStatus.SIGNED, valid_from__lte=day
+    )
+
+
+def agreement_in_force(*, requesting_id: int, partner_id: int, modality_code: str,
+                       at: dt.datetime | None = None) -> bool:
+    if requesting_id == partner_id:
+        return True  # a site reading its own images needs no convention
+    return agreements_in_force(at=at).filter(
+        requesting_id=requesting_id, partner_id=partner_id, modalities__code=modality_code
+    ).exists()
+
+
+def dicom_node_for(ae_title: str) -> DicomNode | None:
+    return DicomNode.objects.select_related("establishment").filter(ae_title=ae_title, active=True).first()
+
+
+def establishments_for_region(region_id: int) -> QuerySet[Establishment]:
+    return Establishment.objects.filter(territory__region_id=region_id)
+
+
+@dataclass(frozen=True)
+class UltrasoundReferral:
+    establishment_id: int
+    name: str
+    phone: str
+    distance_km: float
+    travel_minutes: int
+    within_bound: bool
+    paediatric: bool
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    r = 6371.0
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+def nearest_ultrasound_referrals(site: Establishment, *, paediatric: bool = False) -> list[UltrasoundReferral]:
+    """Ultrasound referral centres of the site's region, nearest first, with estimated road time.
+
+    Road distance is estimated as 1.3 x the great-circle distance at the region's configured speed.
+    """
+    region = site.territory.region
+    out: list[UltrasoundReferral] = []
+    qs = establishments_for_region(region.pk).filter(kind=EstablishmentKind.ULTRASOUND_CENTRE, active=True)
+    if paediatric:
+        qs = qs.filter(paediatric_ultrasound=True)
+    for centre in qs:
+        if None in (site.latitude, site.longitude, centre.latitude, centre.longitude):
+            continue
+        km = _haversine_km(float(site.latitude), float(site.longitude),  # type: ignore[arg-type]
+                           float(centre.latitude), float(centre.longitude))  # type: ignore[arg-type]
+        minutes = math.ceil(km * 1.3 / max(region.travel_speed_kmh, 1) * 60)
+        out.append(UltrasoundReferral(centre.pk, centre.name, centre.phone_24h, round(km, 1), minutes,
+                                      minutes <= region.ultrasound_max_travel_minutes, centre.paediatric_ultrasound))
+    return sorted(out, key=lambda r: r.travel_minutes)

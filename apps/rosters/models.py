@@ -1,0 +1,83 @@
+"""On-call lines and shifts: who holds which line, when.
+
+A line is held by one establishment (its own radiologists), by several pivot
+establishments sharing a pooled line, by a private provider, a radiologists'
+group or a referral centre. It covers modalities and serves requesting sites.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from apps.core.models import TimeStampedModel
+
+
+class LineKind(models.TextChoices):
+    SITE = "site", _("Site's own line")
+    PIVOT = "pivot", _("Pivot establishment line")
+    POOLED = "pooled", _("Pooled line (several pivots)")
+    PROVIDER = "provider", _("Private provider")
+    REFERRAL = "referral", _("Sub-specialty referral centre")
+
+
+class OnCallLine(TimeStampedModel):
+    region = models.ForeignKey("regions.Region", on_delete=models.PROTECT, related_name="on_call_lines")
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=12, choices=LineKind.choices)
+    holders = models.ManyToManyField("regions.Establishment", related_name="held_lines",
+                                     verbose_name=_("holding establishments"))
+    modalities = models.ManyToManyField("regions.Modality", verbose_name=_("modalities covered"))
+    served_sites = models.ManyToManyField("regions.Establishment", related_name="serving_lines", blank=True,
+                                          verbose_name=_("requesting sites served"))
+    subspecialty = models.CharField(_("sub-specialty"), max_length=20, blank=True)
+    overflow_threshold = models.FloatField(
+        _("overflow load threshold"), null=True, blank=True,
+        help_text=_("Weighted open cases per on-duty radiologist above which new cases overflow to the next target."))
+    phone = models.CharField(_("line phone"), max_length=30, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("on-call line")
+        verbose_name_plural = _("on-call lines")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShiftKind(models.TextChoices):
+    GARDE = "garde", _("On-site (garde)")
+    ASTREINTE = "astreinte", _("At home (astreinte)")
+    REMOTE = "remote", _("Remote reading duty")
+
+
+class ShiftRole(models.TextChoices):
+    PRIMARY = "primary", _("Primary")
+    BACKUP = "backup", _("Backup")
+    EXPERT = "expert", _("Sub-specialty expert")
+
+
+class Shift(TimeStampedModel):
+    line = models.ForeignKey(OnCallLine, on_delete=models.CASCADE, related_name="shifts", verbose_name=_("line"))
+    radiologist = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="shifts",
+                                    verbose_name=_("radiologist"))
+    start = models.DateTimeField(_("start"), db_index=True)
+    end = models.DateTimeField(_("end"), db_index=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=ShiftKind.choices, default=ShiftKind.GARDE)
+    role = models.CharField(_("role"), max_length=10, choices=ShiftRole.choices, default=ShiftRole.PRIMARY)
+    flags = models.JSONField(_("roster warnings"), default=list, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("shift")
+        verbose_name_plural = _("shifts")
+        ordering = ["start"]
+        indexes = [models.Index(fields=["line", "start", "end"])]
+        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="shift_end_after_start")]
+
+    def __str__(self) -> str:
+        return f"{self.radiologist} · {self.line} · {self.start:%Y-%m-%d %H:%M}"
