@@ -18,6 +18,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("worklist/", include("apps.worklist.urls")),
     path("dashboard/", include("apps.dashboards.urls")),
+    path("rosters/", include("apps.rosters.urls")),
+    path("routing/", include("apps.routing.urls")),
+    path("studies/", include("apps.studies.urls")),
+    path("traceability/", include("apps.traceability.urls")),
     path("api/", include("apps.api.urls")),
 ]
 if settings.DEBUG:
