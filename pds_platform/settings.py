@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -252,7 +253,27 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Regional teleradiology on-call platform: RIS/PACS integration API.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI / Redoc assets served from the drf-spectacular-sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
+# RIS API keys are throttled per key; with REDIS_URL the counters are shared by all web processes,
+# otherwise each process counts on its own (local memory).
+PDS_API_THROTTLE_RATE = env.str("PDS_API_THROTTLE_RATE", default="600/min")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    CACHES["api_throttle"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                              "KEY_PREFIX": "pds-api-throttle"}
+# Webhook outbox: retry with exponential backoff (base * 2^attempt, capped), incident after N failures,
+# abandoned (unblocking later events of the same request) only after PDS_WEBHOOK_GIVE_UP_HOURS.
+PDS_WEBHOOK_TIMEOUT_SECONDS = env.float("PDS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+PDS_WEBHOOK_BACKOFF_SECONDS = env.float("PDS_WEBHOOK_BACKOFF_SECONDS", default=15.0)
+PDS_WEBHOOK_BACKOFF_MAX_SECONDS = env.float("PDS_WEBHOOK_BACKOFF_MAX_SECONDS", default=600.0)
+PDS_WEBHOOK_INCIDENT_AFTER = env.int("PDS_WEBHOOK_INCIDENT_AFTER", default=5)
+PDS_WEBHOOK_GIVE_UP_HOURS = env.float("PDS_WEBHOOK_GIVE_UP_HOURS", default=72.0)
+PDS_WEBHOOK_SWEEP_SECONDS = env.float("PDS_WEBHOOK_SWEEP_SECONDS", default=30.0)
 
 # --- Security (production) --------------------------------------------------
 if not DEBUG:
