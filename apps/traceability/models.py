@@ -53,3 +53,25 @@ class TechnicalIncident(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.summary}"
+
+
+class TeleActRecord(models.Model):
+    """The legal record of one tele-act, frozen when the report is signed (DOMAIN.md, 004 §2.5).
+
+    ``snapshot`` is the JSON document of ``apps.traceability.selectors.teleact_record_build`` at freezing
+    time and ``sha256`` its digest; later acts (addenda) are shown live beside it, never written into it.
+    """
+
+    case = models.OneToOneField("worklist.Case", on_delete=models.PROTECT, related_name="teleact_record",
+                                verbose_name=_("case"))
+    frozen_at = models.DateTimeField(_("frozen at"))
+    snapshot = models.JSONField(_("snapshot"))
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("tele-act record")
+        verbose_name_plural = _("tele-act records")
+        ordering = ["-frozen_at"]
+
+    def __str__(self) -> str:
+        return f"tele-act record of case #{self.case_id}"

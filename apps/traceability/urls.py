@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.traceability import views
 
 app_name = "traceability"
-urlpatterns: list = []
+urlpatterns = [
+    path("cases/<uuid:public_id>/record/", views.record_detail, name="record"),
+    path("cases/<uuid:public_id>/record.<str:fmt>", views.record_download, name="record_download"),
+]
