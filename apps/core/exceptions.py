@@ -19,9 +19,8 @@ def _problem(status_code: int, title: str, detail: str, errors: Any = None, code
                             "status": status_code, "detail": detail}
     if errors:
         body["errors"] = errors
-    resp = Response(body, status=status_code)
-    resp["Content-Type"] = "application/problem+json"
-    return resp
+    # Passed to the constructor: DRF overwrites a Content-Type header set afterwards with the renderer's.
+    return Response(body, status=status_code, content_type="application/problem+json")
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
