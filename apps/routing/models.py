@@ -183,16 +183,19 @@ class Notification(models.Model):
         return f"{self.get_channel_display()} → {self.user}: {self.title}"
 
 
-def validate_rule_targets(rule: RoutingRule, line_ids: list[int]) -> list[str]:
+def validate_rule_targets(rule: RoutingRule, line_ids: list[int], modality_codes: list[str] | None = None) -> list[str]:
     """Messages for every (site, target) pair of the rule lacking an agreement in force (empty: valid)."""
     from apps.regions.selectors import agreement_in_force
     from apps.rosters.models import OnCallLine
 
-    if not rule.pk and not line_ids:
+    if not line_ids:
         return []
     messages: list[str] = []
     site_ids = set(rule.scope_site_ids())
-    rule_modalities = set(rule.modalities.values_list("code", flat=True)) if rule.pk else set()
+    if modality_codes is not None:
+        rule_modalities = set(modality_codes)
+    else:
+        rule_modalities = set(rule.modalities.values_list("code", flat=True)) if rule.pk else set()
     for line in OnCallLine.objects.filter(pk__in=line_ids).prefetch_related("holders", "modalities", "served_sites"):
         served = {s.pk: s for s in line.served_sites.all()}
         concerned = [served[s] for s in site_ids if s in served]

@@ -1,0 +1,125 @@
+"""Demo rosters: the four lines of the spec and 14 days of shifts from today, day and night.
+
+Blocks follow the region's PDS hours (day 08:30-18:30, night 18:30-08:30 Paris
+time). Pooled lines: remote reading by day, on-site garde at night, a primary
+and a backup on each block; the provider line reads remotely; the neuro
+referral line has an expert on astreinte. People are chosen greedily so that
+the roster checks pass (least-loaded first); a block nobody can take without
+breaking a rule is given anyway with its warnings stored as flags, so the
+coordinator sees them. The demo radiologist "radiologue" holds the current
+block of the southern pooled line as primary. Idempotent: a block that exists
+(line, role, start) is left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+
+from apps.accounts.models import Role, User
+from apps.audit.services import audit_record
+from apps.regions.calendar import PARIS
+from apps.rosters.checks import ShiftFacts, check_shift
+from apps.rosters.models import LineKind, OnCallLine, Shift, ShiftKind, ShiftRole
+from apps.rosters.services import radiologist_facts
+
+DAYS = 14
+DEMO_RADIOLOGIST = "radiologue"
+
+
+def _blocks(region: Any, now: dt.datetime) -> list[tuple[dt.datetime, dt.datetime, str]]:
+    today = now.astimezone(PARIS).date()
+    out = []
+    for offset in range(-1, DAYS + 1):
+        day = today + dt.timedelta(days=offset)
+        d_start = dt.datetime.combine(day, region.weekday_night_end, tzinfo=PARIS)
+        n_start = dt.datetime.combine(day, region.weekday_night_start, tzinfo=PARIS)
+        n_end = dt.datetime.combine(day + dt.timedelta(days=1), region.weekday_night_end, tzinfo=PARIS)
+        for start, end, part in ((d_start, n_start, "day"), (n_start, n_end, "night")):
+            start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+            if end > now and start < now + dt.timedelta(days=DAYS):
+                out.append((start, end, part))
+    return out
+
+
+def _kind(line: OnCallLine, part: str) -> str:
+    if line.kind == LineKind.REFERRAL:
+        return ShiftKind.ASTREINTE
+    if line.kind == LineKind.PROVIDER or part == "day":
+        return ShiftKind.REMOTE
+    return ShiftKind.GARDE
+
+
+def load(spec: dict[str, Any], ctx: Any) -> None:
+    region = ctx.region
+    lines: dict[str, OnCallLine] = {}
+    for ls in spec.get("lines", []):
+        line, created = OnCallLine.objects.get_or_create(region=region, name=ls["name"], defaults={
+            "kind": ls["kind"], "subspecialty": ls.get("subspecialty", ""),
+            "overflow_threshold": ls.get("overflow_threshold"), "phone": ls.get("phone", "")})
+        if created:
+            line.holders.set([ctx.establishments[k] for k in ls["holders"]])
+            line.modalities.set(ls["modalities"])
+            line.served_sites.set([ctx.establishments[k] for k in ls["served"]])
+        ctx.count("on_call_lines", created)
+        lines[ls["key"]] = line
+    now = timezone.now()
+    blocks = _blocks(region, now)
+    people_cache: dict[int, Any] = {}
+    facts: dict[int, list[ShiftFacts]] = {}
+    counts: dict[int, int] = {}
+
+    def others(user: User) -> list[ShiftFacts]:
+        if user.pk not in facts:
+            facts[user.pk] = [ShiftFacts(s.start, s.end, s.kind, s.line_id, s.pk)
+                              for s in Shift.objects.filter(radiologist=user, end__gt=now - dt.timedelta(days=40))]
+            counts[user.pk] = len(facts[user.pk])
+        return facts[user.pk]
+
+    for key, line in lines.items():
+        holders = set(line.holders.values_list("pk", flat=True))
+        staff = [u for u in User.objects.filter(role=Role.RADIOLOGIST, memberships__establishment__in=holders)
+                 .order_by("username").distinct()]
+        if not staff:
+            continue
+        served = dict(line.served_sites.values_list("pk", "name"))
+        roles = [ShiftRole.EXPERT] if line.kind == LineKind.REFERRAL else (
+            [ShiftRole.PRIMARY] if line.kind == LineKind.PROVIDER else [ShiftRole.PRIMARY, ShiftRole.BACKUP])
+        existing = set(Shift.objects.filter(line=line, end__gt=now).values_list("role", "start"))
+        for start, end, part in blocks:
+            kind = _kind(line, part)
+            taken: set[int] = set()
+            for role in roles:
+                if (role, start) in existing:
+                    continue
+                candidates = sorted(staff, key=lambda u: (counts.get(u.pk, 0), u.username))
+                if key == "pool_south" and role == ShiftRole.PRIMARY and start <= now < end:
+                    candidates = [u for u in staff if u.username == DEMO_RADIOLOGIST] or candidates
+                chosen: User | None = None
+                flags: list[Any] = []
+                for user in candidates:
+                    if user.pk in taken:
+                        continue
+                    if user.pk not in people_cache:
+                        people_cache[user.pk] = radiologist_facts(user)
+                    new = ShiftFacts(start, end, kind, line.pk)
+                    violations = check_shift(new, people_cache[user.pk], others=others(user), served_sites=served,
+                                             max_per_month=region.max_on_calls_per_month)
+                    if not violations:
+                        chosen, flags = user, []
+                        break
+                    if chosen is None or len(violations) < len(flags):
+                        chosen, flags = user, violations
+                if chosen is None:
+                    continue
+                shift = Shift.objects.create(line=line, radiologist=chosen, start=start, end=end, kind=kind, role=role,
+                                             flags=[{"code": v.code, "message": v.message} for v in flags])
+                taken.add(chosen.pk)
+                others(chosen).append(ShiftFacts(start, end, kind, line.pk, shift.pk))
+                counts[chosen.pk] = counts.get(chosen.pk, 0) + 1
+                ctx.count("shifts", True)
+    if ctx.created.get("shifts"):
+        audit_record(action="create", object_type="rosters.shift", object_repr="demo roster",
+                     details={"count": ctx.created["shifts"], "via": "load_demo"})

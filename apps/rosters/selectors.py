@@ -1,0 +1,125 @@
+"""Reads of rosters: shifts covering an instant, the weekly coverage report, a radiologist's shifts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from apps.regions.calendar import pds_periods
+from apps.regions.models import Establishment, EstablishmentKind, Modality, Region
+from apps.regions.selectors import agreements_in_force, region_calendar_spec
+from apps.rosters.models import OnCallLine, Shift, ShiftRole
+
+
+def shifts_covering(*, at: dt.datetime) -> QuerySet[Shift]:
+    return Shift.objects.filter(start__lte=at, end__gt=at, line__active=True)
+
+
+def shifts_for_radiologist(*, user_id: int, since: dt.datetime | None = None) -> QuerySet[Shift]:
+    qs = Shift.objects.filter(radiologist_id=user_id).select_related("line")
+    if since is not None:
+        qs = qs.filter(end__gt=since)
+    return qs.order_by("start")
+
+
+def ical_token(user_id: int) -> str:
+    """Per-user secret for the iCal feed URL (derived from SECRET_KEY: rotating the key revokes every feed)."""
+    return hmac.new(settings.SECRET_KEY.encode(), f"ical:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Gap:
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True)
+class CoverageCell:
+    site_id: int
+    site_name: str
+    modality: str
+    period_label: str
+    period_kind: str
+    start: dt.datetime
+    end: dt.datetime
+    lines: tuple[str, ...]
+    radiologists: tuple[str, ...]
+    gaps: tuple[Gap, ...]
+
+    @property
+    def covered(self) -> bool:
+        return not self.gaps
+
+
+@dataclass(frozen=True)
+class CoverageReport:
+    region_id: int
+    week_start: dt.date
+    cells: tuple[CoverageCell, ...]
+
+    @property
+    def gaps(self) -> tuple[CoverageCell, ...]:
+        return tuple(c for c in self.cells if c.gaps)
+
+
+def _uncovered(start: dt.datetime, end: dt.datetime, spans: list[tuple[dt.datetime, dt.datetime]]) -> list[Gap]:
+    gaps, cursor = [], start
+    for s, e in sorted(spans):
+        if e <= cursor or s >= end:
+            continue
+        if s > cursor:
+            gaps.append(Gap(cursor, min(s, end)))
+        cursor = max(cursor, e)
+        if cursor >= end:
+            break
+    if cursor < end:
+        gaps.append(Gap(cursor, end))
+    return gaps
+
+
+def coverage_report(*, region_id: int, week_start: dt.date) -> CoverageReport:
+    """For each requesting site x teleradiology modality x PDS period of the 7 days from ``week_start``:
+    the lines and radiologists (primary shifts, on lines serving the site with an agreement in force) that
+    cover it, and the uncovered stretches (gaps)."""
+    region = Region.objects.get(pk=region_id)
+    periods = pds_periods(week_start, week_start + dt.timedelta(days=6), region_calendar_spec(region))
+    if not periods:
+        return CoverageReport(region_id, week_start, ())
+    lo, hi = periods[0].start, periods[-1].end
+    modalities = list(Modality.objects.filter(teleradiology_eligible=True).values_list("code", flat=True))
+    sites = list(Establishment.objects.filter(territory__region_id=region_id, kind=EstablishmentKind.REQUESTING,
+                                              active=True).order_by("name"))
+    lines = list(OnCallLine.objects.filter(region_id=region_id, active=True)
+                 .prefetch_related("modalities", "served_sites", "holders"))
+    agreements: set[tuple[int, int, str]] = set()
+    for a in agreements_in_force(at=lo).filter(requesting__in=sites).prefetch_related("modalities"):
+        for m in a.modalities.all():
+            agreements.add((a.requesting_id, a.partner_id, m.code))
+    shifts_by_line: dict[int, list[Shift]] = {}
+    for s in (Shift.objects.filter(line__region_id=region_id, line__active=True, end__gt=lo, start__lt=hi,
+                                   role__in=[ShiftRole.PRIMARY]).select_related("radiologist")):
+        shifts_by_line.setdefault(s.line_id, []).append(s)
+    line_info = [(ln, {m.code for m in ln.modalities.all()}, {s.pk for s in ln.served_sites.all()},
+                  [h.pk for h in ln.holders.all()]) for ln in lines]
+    cells: list[CoverageCell] = []
+    for site in sites:
+        for code in modalities:
+            serving = [ln for ln, mods, served, holders in line_info
+                       if code in mods and site.pk in served
+                       and any(h == site.pk or (site.pk, h, code) in agreements for h in holders)]
+            for p in periods:
+                spans, names, people = [], [], []
+                for ln in serving:
+                    on = [s for s in shifts_by_line.get(ln.pk, []) if s.start < p.end and s.end > p.start]
+                    if on:
+                        names.append(ln.name)
+                        spans += [(s.start, s.end) for s in on]
+                        people += [s.radiologist.display_name for s in on]
+                cells.append(CoverageCell(site.pk, site.name, code, p.label, p.kind, p.start, p.end, tuple(names),
+                                          tuple(dict.fromkeys(people)), tuple(_uncovered(p.start, p.end, spans))))
+    return CoverageReport(region_id, week_start, tuple(cells))

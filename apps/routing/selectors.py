@@ -1,0 +1,128 @@
+"""Reads for routing: who is on duty, radiologists' loads, the facts a decision is made on, notifications."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, QuerySet
+
+from apps.regions.calendar import pds_kind_at
+from apps.regions.models import Establishment
+from apps.regions.selectors import agreements_in_force, region_calendar_spec
+from apps.rosters.models import OnCallLine, Shift
+from apps.routing.models import Notification, RoutingRule
+from apps.routing.rules import DAYTIME, Candidate, CaseFacts, RuleFacts, TargetFacts, case_load_weight
+
+
+@dataclass(frozen=True)
+class OnDuty:
+    radiologist_id: int
+    name: str
+    phone: str
+    line_id: int
+    line_name: str
+    line_phone: str
+    role: str
+    shift_kind: str
+    shift_end: dt.datetime
+
+
+def _on_duty(shifts: QuerySet[Shift]) -> list[OnDuty]:
+    return [OnDuty(s.radiologist_id, s.radiologist.display_name, s.radiologist.phone, s.line_id, s.line.name,
+                   s.line.phone, s.role, s.kind, s.end)
+            for s in shifts.select_related("radiologist", "line").order_by("line__name", "role", "radiologist_id")]
+
+
+def on_duty_for_line(*, line_id: int, at: dt.datetime) -> list[OnDuty]:
+    return _on_duty(Shift.objects.filter(line_id=line_id, line__active=True, start__lte=at, end__gt=at))
+
+
+def on_duty(*, site_id: int, modality_code: str, at: dt.datetime) -> list[OnDuty]:
+    """Who is on duty for modality M at site S at time T: the radiologists of the lines serving the site for
+    that modality, in the order of the routing rule that applies (first target first), primaries first."""
+    site = Establishment.objects.select_related("territory__region").get(pk=site_id)
+    rows = _on_duty(Shift.objects.filter(line__served_sites=site_id, line__modalities=modality_code,
+                                         line__active=True, start__lte=at, end__gt=at))
+    facts = case_facts_for(site=site, modality_code=modality_code, eligible=True, urgency="urgent", at=at)
+    from apps.routing.rules import match_rule
+
+    rule = match_rule(facts, rule_facts_for(region_id=site.territory.region_id, site_id=site_id,
+                                            modality_code=modality_code, at=at))
+    order = {t.line_id: i for i, t in enumerate(rule.targets)} if rule else {}
+    role_rank = {"primary": 0, "backup": 1, "expert": 2}
+    return sorted(rows, key=lambda d: (order.get(d.line_id, 99), d.line_name, role_rank.get(d.role, 3)))
+
+
+def lines_for_user(*, user_id: int, at: dt.datetime) -> QuerySet[OnCallLine]:
+    """Lines on which the user has a shift covering ``at`` (scopes the radiologist's worklist)."""
+    return OnCallLine.objects.filter(shifts__radiologist_id=user_id, shifts__start__lte=at, shifts__end__gt=at,
+                                     active=True).distinct()
+
+
+def unread_notifications(*, user_id: int) -> QuerySet[Notification]:
+    return Notification.objects.filter(user_id=user_id, channel="in_app", read_at__isnull=True).select_related("case")
+
+
+def radiologist_loads(radiologist_ids: list[int]) -> dict[int, float]:
+    """Weighted open cases per radiologist (offered or acknowledged and not yet reported)."""
+    from apps.worklist.models import OPEN_STATUSES, Case
+
+    loads = dict.fromkeys(radiologist_ids, 0.0)
+    if not radiologist_ids:
+        return loads
+    rows = (Case.objects.filter(assigned_to_id__in=radiologist_ids, status__in=OPEN_STATUSES,
+                                assignment_state__in=["offered", "acknowledged"])
+            .values_list("assigned_to_id", "modality__weight", "urgency"))
+    for uid, weight, urgency in rows:
+        loads[uid] += case_load_weight(weight or 1.0, urgency)
+    return loads
+
+
+def period_kind_at(region: object, at: dt.datetime) -> str:
+    return pds_kind_at(at, region_calendar_spec(region)) or DAYTIME  # type: ignore[arg-type]
+
+
+def case_facts_for(*, site: Establishment, modality_code: str, eligible: bool, urgency: str, at: dt.datetime,
+                   case_id: int = 0, subspecialty: str = "") -> CaseFacts:
+    zones = frozenset(site.territory.pooling_zones.values_list("pk", flat=True))
+    return CaseFacts(case_id, site.pk, zones, modality_code, eligible, urgency,
+                     period_kind_at(site.territory.region, at), subspecialty)
+
+
+def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.datetime) -> list[RuleFacts]:
+    """The region's active rules as plain facts, with each target evaluated for this site and modality."""
+    rules = (RoutingRule.objects.filter(region_id=region_id, active=True)
+             .prefetch_related("modalities",
+                               Prefetch("targets__line", queryset=OnCallLine.objects.prefetch_related(
+                                   "modalities", "served_sites", "holders"))))
+    partners = set(agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality_code)
+                   .values_list("partner_id", flat=True))
+    out = []
+    for r in rules:
+        targets = []
+        for t in sorted(r.targets.all(), key=lambda t: (t.order, t.pk)):
+            ln = t.line
+            holders = [h.pk for h in ln.holders.all()]
+            targets.append(TargetFacts(
+                ln.pk, ln.name, ln.kind, serves_site=site_id in {s.pk for s in ln.served_sites.all()},
+                covers_modality=modality_code in {m.code for m in ln.modalities.all()},
+                agreement=any(h == site_id or h in partners for h in holders),
+                overflow_threshold=ln.overflow_threshold))
+        out.append(RuleFacts(r.pk, r.name, r.scope_kind, r.site_id, r.zone_id,
+                             frozenset(m.code for m in r.modalities.all()), frozenset(r.period_kinds or []),
+                             tuple(targets), r.priority,
+                             (r.delay_vital_minutes, r.delay_urgent_minutes, r.delay_deferred_minutes)))
+    return out
+
+
+def duty_candidates(*, line_ids: list[int], at: dt.datetime) -> dict[int, tuple[Candidate, ...]]:
+    shifts = list(Shift.objects.filter(line_id__in=line_ids, start__lte=at, end__gt=at)
+                  .select_related("radiologist").order_by("line_id", "radiologist_id"))
+    loads = radiologist_loads(sorted({s.radiologist_id for s in shifts}))
+    out: dict[int, list[Candidate]] = {}
+    for s in shifts:
+        out.setdefault(s.line_id, []).append(Candidate(
+            s.radiologist_id, s.radiologist.display_name, s.line_id, s.role, loads.get(s.radiologist_id, 0.0),
+            frozenset(s.radiologist.subspecialties or [])))
+    return {k: tuple(v) for k, v in out.items()}

@@ -1,0 +1,299 @@
+"""Writes of routing: assignment, escalation, acknowledgement, decline, hand-back, rule configuration.
+
+Every function that changes a case locks its row (``select_for_update``) and
+re-reads its state, so re-running a task is harmless and two workers racing
+on one case give exactly one assignment; ``RoutingDecision(case, attempt)``
+is unique as the last guard. The decision itself is the pure function
+``apps.routing.rules.decide``; this module loads its facts, stores it with its
+reasons, records the case event and the audit entry in the same transaction,
+and notifies after commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.core.errors import ApplicationError, NotFoundError, PermissionDeniedError
+from apps.routing.models import DecisionOutcome, Purpose, RoutingDecision, RoutingRule, validate_rule_targets
+from apps.routing.rules import ASSIGNED, COORDINATOR, Decision, decide, match_rule
+from apps.routing.selectors import case_facts_for, duty_candidates, rule_facts_for
+from apps.worklist.models import OPEN_STATUSES, AssignmentState, Case, CaseEventKind, CaseStatus
+from apps.worklist.services import case_event_add
+
+ROUTABLE = {CaseStatus.AWAITING_VALIDATION: Purpose.VALIDATION, CaseStatus.AWAITING_READING: Purpose.READING}
+ACTIVE_ASSIGNMENT = (AssignmentState.OFFERED, AssignmentState.ACKNOWLEDGED)
+
+
+def _locked_case(case_id: int) -> Case | None:
+    return (Case.objects.select_for_update(of=("self",))
+            .select_related("site__territory__region", "modality", "assigned_to").filter(pk=case_id).first())
+
+
+def _excluded(case: Case) -> frozenset[int]:
+    """Radiologists who declined or handed back this case: never offered it again."""
+    ids = case.events.filter(kind__in=[CaseEventKind.DECLINED, CaseEventKind.HANDED_BACK],
+                             actor_id__isnull=False).values_list("actor_id", flat=True)
+    return frozenset(ids)
+
+
+def _purpose(case: Case) -> str:
+    return ROUTABLE.get(case.status, Purpose.READING)  # type: ignore[call-overload]
+
+
+def routing_decide(case: Case, *, at: dt.datetime, level: int = 0,
+                   excluded: frozenset[int] = frozenset()) -> tuple[Decision, float]:
+    """Load the facts and decide (no writes). Returns the decision and the time it took in ms."""
+    t0 = time.perf_counter()
+    site = case.site
+    facts = case_facts_for(site=site, modality_code=case.modality_id, eligible=case.modality.teleradiology_eligible,
+                           urgency=case.urgency, at=at, case_id=case.pk, subspecialty=case.needed_subspecialty)
+    rule = None
+    duty: dict = {}
+    if facts.eligible:
+        rule = match_rule(facts, rule_facts_for(region_id=site.territory.region_id, site_id=site.pk,
+                                                modality_code=case.modality_id, at=at))
+        if rule is not None:
+            duty = duty_candidates(line_ids=[t.line_id for t in rule.targets], at=at)
+    decision = decide(facts, rule, duty, level=level, excluded=excluded)
+    return decision, (time.perf_counter() - t0) * 1000
+
+
+def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None) -> Case:
+    """Decide for a locked case and write the outcome (assignment or coordinator)."""
+    from apps.routing.notifiers import notification_create
+
+    now = timezone.now()
+    decision, ms = routing_decide(case, at=now, level=level, excluded=_excluded(case))
+    attempt = RoutingDecision.objects.filter(case=case).count()
+    RoutingDecision.objects.create(
+        case=case, attempt=attempt, at=now, trigger=trigger, purpose=_purpose(case), outcome=decision.outcome,
+        rule_id=decision.rule_id, line_id=decision.line_id, radiologist_id=decision.radiologist_id,
+        escalation_level=decision.level, overflowed=decision.overflowed, decision_ms=round(ms, 3),
+        candidates=[{"radiologist_id": c.radiologist_id, "name": c.name, "role": c.role, "load": c.load,
+                     "line_id": c.line_id} for c in decision.candidates],
+        reasons=list(decision.reasons))
+    if decision.outcome == ASSIGNED:
+        due = now + dt.timedelta(minutes=decision.delay_minutes or 15)
+        Case.objects.filter(pk=case.pk).update(
+            assignment_state=AssignmentState.OFFERED, assigned_to_id=decision.radiologist_id,
+            assigned_line_id=decision.line_id, assigned_at=now, acknowledged_at=None,
+            escalation_level=decision.level, escalation_due_at=due, overflowed=decision.overflowed)
+        case.refresh_from_db()
+        who = case.assigned_to
+        what = "indication validation" if _purpose(case) == Purpose.VALIDATION else "reading"
+        case_event_add(case=case, kind=CaseEventKind.ASSIGNED, actor_id=actor_id,
+                       message=f"Assigned to {who.display_name} ({case.assigned_line}) for {what}; "
+                               f"acknowledge within {decision.delay_minutes} min",
+                       data={"radiologist_id": who.pk, "line_id": case.assigned_line_id, "level": decision.level,
+                             "overflowed": decision.overflowed, "trigger": trigger, "purpose": _purpose(case)})
+        audit_record(action="assign", obj=case, patient_data=True, establishment_id=case.site_id,
+                     details={"radiologist_id": who.pk, "line_id": case.assigned_line_id, "trigger": trigger,
+                              "level": decision.level})
+        notification_create(user=who, case=case, kind="assigned",
+                            title=f"PDS: {case.get_urgency_display()} {case.modality_id} from {case.site.name}",
+                            body=f"Case #{case.pk} assigned to you for {what} ({case.exam}). "
+                                 f"Acknowledge within {decision.delay_minutes} min.")
+    elif decision.outcome == COORDINATOR:
+        _to_coordinator(case, decision, now=now, actor_id=actor_id)
+    return case
+
+
+def _to_coordinator(case: Case, decision: Decision, *, now: dt.datetime, actor_id: int | None) -> None:
+    from apps.accounts.models import Role, User
+    from apps.routing.notifiers import notification_create
+    from apps.traceability.models import IncidentKind
+    from apps.traceability.services import incident_record
+
+    Case.objects.filter(pk=case.pk).update(assignment_state=AssignmentState.COORDINATOR, assigned_to=None,
+                                           escalation_level=decision.level, escalation_due_at=None)
+    case.refresh_from_db()
+    why = decision.reasons[-1] if decision.reasons else "no radiologist available"
+    kind = IncidentKind.ESCALATED_TO_COORDINATOR if decision.rule_id else IncidentKind.NO_COVERAGE
+    incident_record(kind=kind, summary=f"Case #{case.pk} ({case.modality_id}, {case.site.name}): {why}",
+                    source="routing", severity="critical" if case.urgency == "vital" else "warning",
+                    establishment_id=case.site_id, case_id=case.pk, details={"reasons": list(decision.reasons)})
+    case_event_add(case=case, kind=CaseEventKind.ESCALATED, actor_id=actor_id,
+                   message=f"Escalated to the regional coordinator: {why}", data={"level": decision.level})
+    audit_record(action="escalate", obj=case, patient_data=True, establishment_id=case.site_id,
+                 details={"to": "coordinator", "level": decision.level})
+    region_id = case.site.territory.region_id
+    for coordinator in User.objects.filter(role=Role.ARS_COORDINATOR, region_id=region_id, is_active=True):
+        notification_create(user=coordinator, case=case, kind="coordinator",
+                            title=f"PDS alert: case #{case.pk} unassigned ({case.modality_id}, {case.site.name})",
+                            body=why)
+
+
+@transaction.atomic
+def case_route(*, case_id: int, trigger: str = "route") -> Case | None:
+    """Assign a case awaiting validation or reading that nobody holds yet. Idempotent: a case already
+    offered, acknowledged, escalated to the coordinator, or in another status is left alone."""
+    case = _locked_case(case_id)
+    if case is None:
+        return None
+    if case.status not in ROUTABLE or case.assignment_state != AssignmentState.UNASSIGNED:
+        return case
+    if not case.modality.teleradiology_eligible:
+        # Defensive: case_create already redirects ultrasound. Record the refusal once.
+        if not RoutingDecision.objects.filter(case=case, outcome=DecisionOutcome.REFUSED).exists():
+            decision, ms = routing_decide(case, at=timezone.now())
+            RoutingDecision.objects.create(case=case, attempt=RoutingDecision.objects.filter(case=case).count(),
+                                           at=timezone.now(), trigger=trigger, purpose=_purpose(case),
+                                           outcome=DecisionOutcome.REFUSED, reasons=list(decision.reasons),
+                                           decision_ms=round(ms, 3))
+        return case
+    return _apply(case, trigger=trigger, level=0)
+
+
+@transaction.atomic
+def case_escalate(*, case_id: int, now: dt.datetime | None = None) -> Case | None:
+    """Move an offered case whose acknowledgement delay has passed to the next group of its chain."""
+    now = now or timezone.now()
+    case = _locked_case(case_id)
+    if case is None or case.assignment_state != AssignmentState.OFFERED:
+        return case
+    if case.escalation_due_at is None or case.escalation_due_at > now:
+        return case
+    if case.status not in OPEN_STATUSES:
+        Case.objects.filter(pk=case.pk).update(escalation_due_at=None)
+        return case
+    previous = case.assigned_to
+    if previous is not None:
+        case_event_add(case=case, kind=CaseEventKind.ESCALATED,
+                       message=f"Not acknowledged by {previous.display_name} in time: escalating",
+                       data={"from_radiologist_id": previous.pk, "level": case.escalation_level + 1})
+    return _apply(case, trigger="escalation", level=case.escalation_level + 1)
+
+
+def escalations_run(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Escalate every offered case past its delay (beat task). Each case in its own transaction."""
+    now = now or timezone.now()
+    ids = list(Case.objects.filter(assignment_state=AssignmentState.OFFERED, escalation_due_at__lte=now)
+               .order_by("escalation_due_at").values_list("pk", flat=True)[:limit])
+    for case_id in ids:
+        case_escalate(case_id=case_id, now=now)
+    return len(ids)
+
+
+def unassigned_reconcile(*, limit: int = 500) -> int:
+    """Route cases left unassigned (the broker may have been down when they were enqueued)."""
+    ids = list(Case.objects.filter(assignment_state=AssignmentState.UNASSIGNED, status__in=list(ROUTABLE))
+               .exclude(modality__teleradiology_eligible=False).order_by("requested_at")
+               .values_list("pk", flat=True)[:limit])
+    for case_id in ids:
+        case_route(case_id=case_id, trigger="reconcile")
+    return len(ids)
+
+
+@transaction.atomic
+def assignment_acknowledge(*, case_id: int, user: Any) -> Case:
+    case = _locked_case(case_id)
+    if case is None:
+        raise NotFoundError("This case does not exist.")
+    if case.assignment_state == AssignmentState.ACKNOWLEDGED and case.assigned_to_id == user.pk:
+        return case
+    if case.assigned_to_id != user.pk or case.assignment_state != AssignmentState.OFFERED:
+        raise PermissionDeniedError("This case is not offered to you (it may have been escalated to someone else).",
+                                    code="not_offered_to_you")
+    now = timezone.now()
+    # Compare-and-set on top of the row lock: the state we read is the state we change.
+    updated = Case.objects.filter(pk=case.pk, assigned_to_id=user.pk, assignment_state=AssignmentState.OFFERED) \
+        .update(assignment_state=AssignmentState.ACKNOWLEDGED, acknowledged_at=now, escalation_due_at=None)
+    if updated != 1:
+        raise ApplicationError("The case changed meanwhile; reload the worklist.", code="conflict")
+    case.refresh_from_db()
+    case_event_add(case=case, kind=CaseEventKind.ACKNOWLEDGED, actor_id=user.pk,
+                   message=f"Acknowledged by {user.display_name}")
+    audit_record(action="acknowledge", obj=case, patient_data=True, establishment_id=case.site_id)
+    return case
+
+
+def _give_up(case_id: int, user: Any, reason: str, *, kind: str, verb: str, allowed: tuple[str, ...]) -> Case:
+    if not (reason or "").strip():
+        raise ApplicationError(f"Say why you {verb} this case.", code="reason_required")
+    case = _locked_case(case_id)
+    if case is None:
+        raise NotFoundError("This case does not exist.")
+    if case.assigned_to_id != user.pk or case.assignment_state not in allowed:
+        raise PermissionDeniedError(f"You cannot {verb} a case that is not assigned to you.", code="not_yours")
+    if case.status not in OPEN_STATUSES:
+        raise ApplicationError(f"This case is {case.get_status_display().lower()}: nothing to {verb}.")
+    updates: dict[str, Any] = {"assignment_state": AssignmentState.UNASSIGNED, "assigned_to": None,
+                               "escalation_due_at": None}
+    if case.claimed_by_id == user.pk:
+        # Handing back ends the reading lock too, so that the next radiologist can take the case.
+        updates.update(claimed_by=None, claimed_at=None)
+        if case.status == CaseStatus.IN_PROGRESS:
+            updates["status"] = CaseStatus.AWAITING_READING
+    Case.objects.filter(pk=case.pk).update(**updates)
+    case.refresh_from_db()
+    case_event_add(case=case, kind=kind, actor_id=user.pk, message=f"{user.display_name}: {reason.strip()}"[:300],
+                   data={"reason": reason.strip()})
+    audit_record(action=kind, obj=case, patient_data=True, establishment_id=case.site_id,
+                 details={"reason": reason.strip()})
+    if case.status not in ROUTABLE and case.status != CaseStatus.ACCEPTED:
+        return case
+    # Re-routed at once; the radiologist is excluded from now on (see _excluded).
+    return _apply(case, trigger=kind, level=case.escalation_level, actor_id=user.pk)
+
+
+@transaction.atomic
+def assignment_decline(*, case_id: int, user: Any, reason: str) -> Case:
+    """Decline an offered case with a reason: it goes at once to someone else."""
+    return _give_up(case_id, user, reason, kind=CaseEventKind.DECLINED, verb="decline",
+                    allowed=(AssignmentState.OFFERED,))
+
+
+@transaction.atomic
+def assignment_hand_back(*, case_id: int, user: Any, reason: str) -> Case:
+    """Hand a case back (end of shift): it is re-routed at once to whoever is on duty."""
+    return _give_up(case_id, user, reason, kind=CaseEventKind.HANDED_BACK, verb="hand back",
+                    allowed=ACTIVE_ASSIGNMENT)
+
+
+@transaction.atomic
+def delivery_failed(*, case_id: int, user_id: int, channel: str, error: str) -> None:
+    """A failed alert counts toward escalation: the case escalates at the next beat tick."""
+    from apps.traceability.models import IncidentKind
+    from apps.traceability.services import incident_record
+
+    updated = Case.objects.filter(pk=case_id, assigned_to_id=user_id, assignment_state=AssignmentState.OFFERED) \
+        .update(escalation_due_at=timezone.now())
+    case = Case.objects.filter(pk=case_id).first()
+    if case is None:
+        return
+    incident_record(kind=IncidentKind.NOTIFICATION_FAILED, summary=f"{channel} alert for case #{case_id} failed: "
+                    f"{error}"[:300], source="routing", establishment_id=case.site_id, case_id=case_id,
+                    details={"channel": channel, "user_id": user_id, "escalate_now": bool(updated)})
+    if updated:
+        case_event_add(case=case, kind=CaseEventKind.INCIDENT,
+                       message=f"{channel} alert could not be delivered: escalating without waiting")
+
+
+@transaction.atomic
+def notification_mark_read(*, notification_id: int, user: Any) -> None:
+    from apps.routing.models import Notification
+
+    Notification.objects.filter(pk=notification_id, user_id=user.pk, read_at__isnull=True).update(
+        read_at=timezone.now())
+
+
+@transaction.atomic
+def routing_rule_save(*, rule: RoutingRule, modality_codes: list[str], line_ids: list[int]) -> RoutingRule:
+    """Save a rule, its modalities and ordered targets; refused when a target lacks an agreement in force."""
+    rule.full_clean()
+    errors = validate_rule_targets(rule, line_ids, modality_codes)
+    if errors:
+        raise ApplicationError(" ".join(errors), code="no_agreement")
+    rule.save()
+    rule.modalities.set(modality_codes)
+    rule.targets.exclude(line_id__in=line_ids).delete()
+    for order, line_id in enumerate(line_ids):
+        rule.targets.update_or_create(line_id=line_id, defaults={"order": order})
+    audit_record(action="update", obj=rule, details={"targets": line_ids})
+    return rule
