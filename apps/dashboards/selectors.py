@@ -1,0 +1,472 @@
+"""Indicators of the ARS steering dashboard, computed by database aggregation.
+
+Every panel is a function of a ``DashboardFilter`` (region, UTC period, optional territory, site,
+modality and the establishment an administrator is scoped to) and returns ``Table`` objects: the same
+rows feed the HTML tables, the charts and the CSV exports. Group-by, counts and percentiles run in
+PostgreSQL (``percentile_cont`` over ``GROUPING SETS``: one scan for all turnaround breakdowns). The
+embedded SQLite demo has no percentile function: there only, durations are fetched and the percentiles
+computed in Python.
+
+Hours and weekdays are Europe/Paris (the users' clock), storage is UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateField,
+    Func,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncMonth
+
+from apps.dashboards.models import RiskEntry, RiskStatus, TrainingSession, criticality_level
+
+PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+EMERGENCY_URGENCIES = ("vital", "urgent")
+
+# Stages of turnaround: (key, label, start field, end field).
+STAGES: tuple[tuple[str, str, str, str], ...] = (
+    ("request_validation", "request → validation", "requested_at", "validated_at"),
+    ("images_assigned", "images complete → assigned", "images_complete_at", "assigned_at"),
+    ("assigned_acknowledged", "assigned → acknowledged", "assigned_at", "acknowledged_at"),
+    ("acknowledged_signed", "acknowledged → signed", "acknowledged_at", "signed_at"),
+    ("request_signed", "request → signed report", "requested_at", "signed_at"),
+)
+
+# Regional targets per urgency, in minutes (p90 should stay under them). None: no target for that stage.
+TURNAROUND_TARGET_MINUTES: dict[str, dict[str, float | None]] = {
+    "vital": {"request_validation": 10, "images_assigned": 5, "assigned_acknowledged": 5,
+              "acknowledged_signed": 30, "request_signed": 60},
+    "urgent": {"request_validation": 30, "images_assigned": 10, "assigned_acknowledged": 15,
+               "acknowledged_signed": 60, "request_signed": 180},
+    "deferred": {"request_validation": 120, "images_assigned": 60, "assigned_acknowledged": 60,
+                 "acknowledged_signed": 240, "request_signed": 720},
+}
+
+
+@dataclass(frozen=True)
+class DashboardFilter:
+    region_id: int
+    start: dt.datetime  # UTC, inclusive
+    end: dt.datetime  # UTC, exclusive
+    territory_id: int | None = None
+    site_id: int | None = None
+    modality: str | None = None
+    # An establishment administrator sees only the cases of their establishment (as requesting site or as
+    # holder of the line that read them).
+    scope_establishment_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+
+# ---------------------------------------------------------------------------------------------- scope
+
+
+def cases_in_scope(f: DashboardFilter, *, ignore_modality: bool = False) -> QuerySet[Any]:
+    from apps.worklist.models import Case
+
+    qs = Case.objects.filter(site__territory__region_id=f.region_id, requested_at__gte=f.start,
+                             requested_at__lt=f.end)
+    if f.territory_id:
+        qs = qs.filter(site__territory_id=f.territory_id)
+    if f.site_id:
+        qs = qs.filter(site_id=f.site_id)
+    if f.modality and not ignore_modality:
+        qs = qs.filter(modality_id=f.modality)
+    if f.scope_establishment_id:
+        from apps.rosters.models import OnCallLine
+
+        held = OnCallLine.objects.filter(holders=f.scope_establishment_id).values("pk")
+        qs = qs.filter(Q(site_id=f.scope_establishment_id) | Q(assigned_line_id__in=held))
+    return qs
+
+
+def establishments_in_scope(f: DashboardFilter) -> QuerySet[Any]:
+    from apps.regions.models import Establishment
+
+    qs = Establishment.objects.filter(territory__region_id=f.region_id)
+    if f.territory_id:
+        qs = qs.filter(territory_id=f.territory_id)
+    if f.scope_establishment_id:
+        qs = qs.filter(pk=f.scope_establishment_id)
+    elif f.site_id:
+        qs = qs.filter(pk=f.site_id)
+    return qs
+
+
+# ------------------------------------------------------------------------------------------- activity
+
+
+def activity_panel(f: DashboardFilter) -> dict[str, Table]:
+    cases = cases_in_scope(f)
+    per_site = (cases.values("site__name").order_by("site__name").annotate(
+        requests=Count("id"),
+        interpretations=Count("id", filter=Q(signed_at__isnull=False)),
+        emergency=Count("id", filter=Q(signed_at__isnull=False, urgency__in=EMERGENCY_URGENCIES)),
+        non_emergency=Count("id", filter=Q(signed_at__isnull=False) & ~Q(urgency__in=EMERGENCY_URGENCIES)),
+    ))
+    per_modality = (cases.values("modality_id").order_by("modality_id").annotate(
+        requests=Count("id"), interpretations=Count("id", filter=Q(signed_at__isnull=False))))
+    heat = (cases.annotate(weekday=ExtractIsoWeekDay("requested_at", tzinfo=PARIS),
+                           hour=ExtractHour("requested_at", tzinfo=PARIS))
+            .values("weekday", "hour").order_by().annotate(n=Count("id")))
+    grid = [[0] * 24 for _ in range(7)]
+    for row in heat:
+        grid[row["weekday"] - 1][row["hour"]] = row["n"]
+    substitution = (cases_in_scope(f, ignore_modality=True).filter(modality_id__in=("CT", "US"))
+                    .annotate(month=TruncMonth("requested_at", tzinfo=PARIS))
+                    .values("site__name", "month").order_by("site__name", "month")
+                    .annotate(ct=Count("id", filter=Q(modality_id="CT")),
+                              us=Count("id", filter=Q(modality_id="US"))))
+    return {
+        "activity_sites": Table(
+            "activity_sites", "Interpretations per site",
+            ("site", "requests", "interpretations", "emergency", "non_emergency"),
+            tuple((r["site__name"], r["requests"], r["interpretations"], r["emergency"], r["non_emergency"])
+                  for r in per_site),
+            ("Interpretations are signed reports; emergency = vital or urgent requests.",)),
+        "activity_modalities": Table(
+            "activity_modalities", "Requests and interpretations per modality",
+            ("modality", "requests", "interpretations"),
+            tuple((r["modality_id"], r["requests"], r["interpretations"]) for r in per_modality)),
+        "activity_heatmap": Table(
+            "activity_heatmap", "Requests by weekday and hour (Europe/Paris)",
+            ("weekday", *[f"{h:02d}h" for h in range(24)]),
+            tuple((day, *grid[i]) for i, day in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))),
+        ),
+        "activity_substitution": Table(
+            "activity_substitution", "CT vs ultrasound requests per site and month (substitution watch)",
+            ("site", "month", "ct_requests", "us_requests", "ct_per_us"),
+            tuple((r["site__name"], r["month"].astimezone(PARIS).strftime("%Y-%m"), r["ct"], r["us"],
+                   round(r["ct"] / r["us"], 2) if r["us"] else None) for r in substitution)),
+    }
+
+
+# ----------------------------------------------------------------------------------------- turnaround
+
+
+def _minutes(value: float | None) -> float | None:
+    return None if value is None else round(value / 60.0, 1)
+
+
+def _percentile(sorted_values: list[float], p: float) -> float | None:
+    """Linear interpolation, as PostgreSQL percentile_cont."""
+    if not sorted_values:
+        return None
+    k = (len(sorted_values) - 1) * p
+    lo, hi = math.floor(k), math.ceil(k)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+_DIMENSIONS = (("site", "site_id"), ("modality", "modality_id"), ("line", "assigned_line_id"),
+               ("urgency", "urgency"))
+
+
+def _turnaround_rows_postgresql(cases: QuerySet[Any]) -> list[dict[str, Any]]:
+    fields = ["site_id", "modality_id", "assigned_line_id", "urgency"] + sorted(
+        {s[2] for s in STAGES} | {s[3] for s in STAGES})
+    inner_sql, params = cases.values(*fields).order_by().query.sql_with_params()
+    aggs = []
+    for key, _label, a, b in STAGES:
+        d = f"EXTRACT(EPOCH FROM (t.{b} - t.{a}))"
+        cond = f"t.{a} IS NOT NULL AND t.{b} IS NOT NULL"
+        aggs.append(f"COUNT(*) FILTER (WHERE {cond}) AS {key}_n")
+        aggs.append(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {d}) FILTER (WHERE {cond}) AS {key}_p50")
+        aggs.append(f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {d}) FILTER (WHERE {cond}) AS {key}_p90")
+    dims = ", ".join(f"t.{col}" for _n, col in _DIMENSIONS)
+    sets = ", ".join(f"(t.{col})" for _n, col in _DIMENSIONS)
+    sql = (f"SELECT {dims}, GROUPING(t.site_id, t.modality_id, t.assigned_line_id, t.urgency) AS g, "
+           f"{', '.join(aggs)} FROM ({inner_sql}) t GROUP BY GROUPING SETS ({sets}, ())")
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        names = [c.name for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _turnaround_rows_python(cases: QuerySet[Any]) -> list[dict[str, Any]]:
+    """SQLite fallback (embedded demo only): same output as the PostgreSQL query."""
+    fields = ["site_id", "modality_id", "assigned_line_id", "urgency"] + sorted(
+        {s[2] for s in STAGES} | {s[3] for s in STAGES})
+    groups: dict[tuple[str, Any], dict[str, list[float]]] = {}
+    for row in cases.values(*fields).order_by().iterator():
+        for dim, col in (*_DIMENSIONS, ("all", None)):
+            bucket = groups.setdefault((dim, row[col] if col else None), {})
+            for key, _label, a, b in STAGES:
+                if row[a] and row[b]:
+                    bucket.setdefault(key, []).append((row[b] - row[a]).total_seconds())
+    out = []
+    for (dim, value), stages in groups.items():
+        r: dict[str, Any] = {col: None for _n, col in _DIMENSIONS}
+        if dim != "all":
+            r[dict(_DIMENSIONS)[dim]] = value
+        r["_dim"] = dim
+        for key, *_ in STAGES:
+            vals = sorted(stages.get(key, []))
+            r[f"{key}_n"], r[f"{key}_p50"], r[f"{key}_p90"] = (
+                len(vals), _percentile(vals, 0.5), _percentile(vals, 0.9))
+        out.append(r)
+    return out
+
+
+def turnaround_panel(f: DashboardFilter) -> dict[str, Table]:
+    from apps.regions.models import Establishment
+    from apps.rosters.models import OnCallLine
+
+    cases = cases_in_scope(f)
+    if connection.vendor == "postgresql":
+        raw = _turnaround_rows_postgresql(cases)
+        masks = {0b0111: "site", 0b1011: "modality", 0b1101: "line", 0b1110: "urgency", 0b1111: "all"}
+        for r in raw:
+            r["_dim"] = masks[r.pop("g")]
+    else:
+        raw = _turnaround_rows_python(cases)
+    sites = dict(Establishment.objects.filter(territory__region_id=f.region_id).values_list("pk", "name"))
+    lines = {pk: (name, kind) for pk, name, kind in
+             OnCallLine.objects.filter(region_id=f.region_id).values_list("pk", "name", "kind")}
+    columns = ["group", "stage", "cases", "median_min", "p90_min", "target_min", "p90_within_target"]
+    tables: dict[str, Table] = {}
+    titles = {"site": "Turnaround per site", "modality": "Turnaround per modality",
+              "line": "Turnaround per on-call line and provider", "urgency": "Turnaround per urgency vs target",
+              "all": "Turnaround, all cases"}
+    for dim in ("all", "urgency", "site", "modality", "line"):
+        rows = []
+        dim_rows = [r for r in raw if r["_dim"] == dim]
+        col = dict(_DIMENSIONS).get(dim)
+        for r in sorted(dim_rows, key=lambda x: str(x[col]) if col else ""):
+            value = r[col] if col else None
+            if dim == "site":
+                label = sites.get(value, str(value))
+            elif dim == "line":
+                label = (f"{lines[value][0]} ({lines[value][1]})" if value in lines else "(no line)")
+            else:
+                label = value or "all"
+            for key, stage_label, *_ in STAGES:
+                n = r[f"{key}_n"]
+                if not n:
+                    continue
+                p90 = _minutes(r[f"{key}_p90"])
+                target = TURNAROUND_TARGET_MINUTES.get(value, {}).get(key) if dim == "urgency" else None
+                rows.append((label, stage_label, n, _minutes(r[f"{key}_p50"]), p90, target,
+                             None if target is None or p90 is None else p90 <= target))
+        tables[f"turnaround_{dim}"] = Table(f"turnaround_{dim}", titles[dim], tuple(columns), tuple(rows))
+    return tables
+
+
+# ----------------------------------------------------------------------------------------------- load
+
+
+def load_panel(f: DashboardFilter) -> dict[str, Table]:
+    from apps.rosters.models import Shift
+    from apps.worklist.models import CaseEvent
+
+    cases = cases_in_scope(f)
+    per_shift_cases = (cases.filter(assigned_to_id=OuterRef("radiologist_id"), assigned_at__gte=OuterRef("start"),
+                                    assigned_at__lt=OuterRef("end"))
+                       .order_by().values("assigned_to_id").annotate(n=Count("id")).values("n"))
+    shifts = Shift.objects.filter(line__region_id=f.region_id, start__lt=f.end, end__gt=f.start)
+    if f.scope_establishment_id:
+        shifts = shifts.filter(line__holders=f.scope_establishment_id)
+    shifts = shifts.annotate(n=Coalesce(Subquery(per_shift_cases, output_field=IntegerField()), Value(0)))
+    per_radiologist = (shifts.values("radiologist_id", "radiologist__first_name", "radiologist__last_name")
+                       .order_by("radiologist__last_name", "radiologist_id")
+                       .annotate(shifts=Count("id"), cases=Sum("n"), max_cases=Max("n")))
+    totals = cases.aggregate(
+        assigned=Count("id", filter=Q(assigned_at__isnull=False)),
+        overflowed=Count("id", filter=Q(overflowed=True)),
+        escalated=Count("id", filter=Q(escalation_level__gt=0)),
+        to_coordinator=Count("id", filter=Q(assignment_state="coordinator")),
+    )
+    events = (CaseEvent.objects.filter(case__in=cases.values("pk"), kind__in=("declined", "escalated"))
+              .aggregate(declines=Count("id", filter=Q(kind="declined")),
+                         escalations=Count("id", filter=Q(kind="escalated"))))
+    declines_by = (CaseEvent.objects.filter(case__in=cases.values("pk"), kind="declined")
+                   .values("actor__first_name", "actor__last_name", "actor_id").order_by("actor__last_name")
+                   .annotate(n=Count("id")))
+    assigned = totals["assigned"]
+    share = round(100.0 * totals["overflowed"] / assigned, 1) if assigned else None
+    return {
+        "load_summary": Table(
+            "load_summary", "Load, overflow and escalations",
+            ("assigned_cases", "overflowed_to_provider", "overflow_share_pct", "cases_escalated",
+             "escalation_events", "escalated_to_coordinator", "declines"),
+            ((assigned, totals["overflowed"], share, totals["escalated"], events["escalations"],
+              totals["to_coordinator"], events["declines"]),)),
+        "load_radiologists": Table(
+            "load_radiologists", "Cases per radiologist per shift",
+            ("radiologist", "shifts", "cases", "cases_per_shift", "max_cases_in_a_shift"),
+            tuple((f"{r['radiologist__first_name']} {r['radiologist__last_name']}".strip(), r["shifts"],
+                   r["cases"] or 0, round((r["cases"] or 0) / r["shifts"], 2), r["max_cases"] or 0)
+                  for r in per_radiologist)),
+        "load_declines": Table(
+            "load_declines", "Declines per radiologist", ("radiologist", "declines"),
+            tuple((f"{r['actor__first_name']} {r['actor__last_name']}".strip() or "-", r["n"])
+                  for r in declines_by)),
+    }
+
+
+# --------------------------------------------------------------------------------------------- actors
+
+
+def actors_panel(f: DashboardFilter) -> dict[str, Table]:
+    from apps.accounts.models import User
+    from apps.regions.models import ImagingDevice
+
+    est = establishments_in_scope(f)
+    by_kind = (est.values("kind").order_by("kind")
+               .annotate(total=Count("id"), operational=Count("id", filter=Q(active=True))))
+    users = User.objects.filter(is_active=True).filter(
+        Q(memberships__establishment__in=est.values("pk")) | Q(region_id=f.region_id)
+        if not f.scope_establishment_id else Q(memberships__establishment_id=f.scope_establishment_id))
+    by_role = (users.values("role").order_by("role").annotate(
+        accounts=Count("id", distinct=True),
+        active_in_period=Count("id", distinct=True, filter=Q(last_login__gte=f.start, last_login__lt=f.end))))
+    used = dict(cases_in_scope(f).values("modality_id").order_by().annotate(n=Count("id"))
+                .values_list("modality_id", "n"))
+    devices = dict(ImagingDevice.objects.filter(establishment__in=est.values("pk")).values("modality_id")
+                   .order_by().annotate(n=Count("id")).values_list("modality_id", "n"))
+    training = TrainingSession.objects.filter(region_id=f.region_id, date__gte=f.start.astimezone(PARIS).date(),
+                                              date__lt=f.end.astimezone(PARIS).date())
+    if f.scope_establishment_id:
+        training = training.filter(establishment_id=f.scope_establishment_id)
+    trained = training.values("profile").order_by("profile").annotate(sessions=Count("id"),
+                                                                      people=Sum("people_trained"))
+    return {
+        "actors_establishments": Table(
+            "actors_establishments", "Establishments in the mesh", ("kind", "total", "operational"),
+            tuple((r["kind"], r["total"], r["operational"]) for r in by_kind)),
+        "actors_users": Table(
+            "actors_users", "Users per profile", ("role", "accounts", "logged_in_during_period"),
+            tuple((r["role"] or "-", r["accounts"], r["active_in_period"]) for r in by_role)),
+        "actors_modalities": Table(
+            "actors_modalities", "Modalities in use", ("modality", "requests_in_period", "devices"),
+            tuple((m, used.get(m, 0), devices.get(m, 0)) for m in sorted(set(used) | set(devices)))),
+        "actors_training": Table(
+            "actors_training", "People trained per profile", ("profile", "sessions", "people_trained"),
+            tuple((r["profile"], r["sessions"], r["people"]) for r in trained)),
+    }
+
+
+# ------------------------------------------------------------------------------------------- coverage
+
+
+def coverage_panel(f: DashboardFilter, *, now: dt.datetime) -> dict[str, Table]:
+    """Tonight's and next week's uncovered stretches, from the roster's coverage report."""
+    try:
+        from apps.rosters.selectors import coverage_report
+    except ImportError:
+        return {"coverage_gaps": Table("coverage_gaps", "Coverage gaps", ("status",), (("unavailable",),),
+                                       ("The roster coverage report is not available.",))}
+    today = now.astimezone(PARIS).date()
+    tonight_end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(12), tzinfo=PARIS)
+    rows = []
+    for week_start in (today, today + dt.timedelta(days=7)):
+        report = coverage_report(region_id=f.region_id, week_start=week_start)
+        for cell in report.cells:
+            if f.site_id and cell.site_id != f.site_id:
+                continue
+            if f.scope_establishment_id and cell.site_id != f.scope_establishment_id:
+                continue
+            if f.modality and cell.modality != f.modality:
+                continue
+            for gap in cell.gaps:
+                when = "tonight" if gap.start < tonight_end and gap.end > now else (
+                    "this week" if week_start == today else "next week")
+                rows.append((when, cell.site_name, cell.modality, cell.period_label,
+                             gap.start.astimezone(PARIS).strftime("%Y-%m-%d %H:%M"),
+                             gap.end.astimezone(PARIS).strftime("%Y-%m-%d %H:%M")))
+    return {"coverage_gaps": Table(
+        "coverage_gaps", "Coverage gaps (uncovered PDS stretches)",
+        ("when", "site", "modality", "period", "gap_start", "gap_end"), tuple(rows))}
+
+
+# ---------------------------------------------------------------------------------------------- risks
+
+
+class _DateAddDays(Func):
+    """date + n days (PostgreSQL: date + integer; SQLite: date() modifier)."""
+
+    output_field = DateField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" + ", **extra)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="date(%(expressions)s || ' days')",
+                           arg_joiner=", '+' || ", **extra)
+
+
+def risks_with_review(region_id: int, *, today: dt.date) -> QuerySet[RiskEntry]:
+    return (RiskEntry.objects.filter(region_id=region_id)
+            .annotate(next_review_on=_DateAddDays("last_review", "review_interval_days"))
+            .annotate(overdue_flag=Case(When(Q(next_review_on__lt=today) & ~Q(status=RiskStatus.CLOSED), then=True),
+                                        default=False, output_field=BooleanField()))
+            .order_by("-criticality", "risk"))
+
+
+def risks_panel(f: DashboardFilter, *, today: dt.date) -> dict[str, Table]:
+    matrix_counts = {(r["impact"], r["probability"]): r["n"] for r in
+                     RiskEntry.objects.filter(region_id=f.region_id).exclude(status=RiskStatus.CLOSED)
+                     .values("impact", "probability").order_by().annotate(n=Count("id"))}
+    matrix = tuple((f"impact {i}", *[matrix_counts.get((i, p), 0) for p in range(1, 5)]) for i in range(4, 0, -1))
+    risks = risks_with_review(f.region_id, today=today)
+    return {
+        "risks_matrix": Table("risks_matrix", "Criticality matrix (open risks)",
+                              ("impact", "probability 1", "probability 2", "probability 3", "probability 4"),
+                              matrix),
+        "risks_register": Table(
+            "risks_register", "Risk register",
+            ("risk", "nature", "impact", "probability", "criticality", "level", "preventive_action", "owner",
+             "due_date", "status", "last_review", "next_review", "review_overdue"),
+            tuple((r.risk, r.nature, r.impact, r.probability, r.criticality, criticality_level(r.criticality),
+                   r.preventive_action, r.owner, r.due_date, r.status, r.last_review, r.next_review_on,
+                   bool(r.overdue_flag)) for r in risks)),
+    }
+
+
+PANELS = ("activity", "turnaround", "load", "actors", "coverage", "risks")
+
+
+def dashboard_tables(f: DashboardFilter, *, now: dt.datetime, panels: tuple[str, ...] = PANELS
+                     ) -> dict[str, Table]:
+    out: dict[str, Table] = {}
+    if "activity" in panels:
+        out.update(activity_panel(f))
+    if "turnaround" in panels:
+        out.update(turnaround_panel(f))
+    if "load" in panels:
+        out.update(load_panel(f))
+    if "actors" in panels:
+        out.update(actors_panel(f))
+    if "coverage" in panels:
+        out.update(coverage_panel(f, now=now))
+    if "risks" in panels:
+        out.update(risks_panel(f, today=now.astimezone(PARIS).date()))
+    return out
