@@ -37,7 +37,7 @@ def data(db):
 
     t1, t2, t3, t4 = paris(2025, 1, 6, 22), paris(2025, 1, 6, 23, 30), paris(2025, 1, 11, 3, 15), paris(2025, 1, 11, 3, 45)
     c1 = case_create_raw(m, "A", "CT", "vital", t1, assigned_line=l1, assigned_to=r1, **stages(t1, 10, 30, 40, 45, 75))
-    c2 = case_create_raw(m, "A", "CT", "urgent", t2, assigned_line=l1, assigned_to=r1,
+    case_create_raw(m, "A", "CT", "urgent", t2, assigned_line=l1, assigned_to=r1,
                          **stages(t2, 20, 50, 55, 65, 125))
     case_create_raw(m, "B", "MR", "deferred", t3, **stages(t3, 60, None, None, None, None))
     c4 = case_create_raw(m, "B", "CT", "urgent", t4, assigned_line=l2, assigned_to=r2, overflowed=True,
