@@ -187,6 +187,9 @@ class Report(models.Model):
         verbose_name = _("report")
         verbose_name_plural = _("reports")
 
+    def __str__(self) -> str:
+        return f"Report of case #{self.case_id} ({self.status})"
+
 
 class Addendum(models.Model):
     report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="addenda")
@@ -199,6 +202,9 @@ class Addendum(models.Model):
         verbose_name = _("addendum")
         verbose_name_plural = _("addenda")
 
+    def __str__(self) -> str:
+        return f"Addendum {self.pk} to report {self.report_id}"
+
 
 class CriticalFindingCall(models.Model):
     """The call to the requesting physician for a critical finding: who, when, acknowledged."""
@@ -209,6 +215,9 @@ class CriticalFindingCall(models.Model):
     called_at = models.DateTimeField(_("called at"))
     acknowledged = models.BooleanField(_("acknowledged by the physician"), default=False)
     note = models.TextField(_("note"), blank=True)
+
+    def __str__(self) -> str:
+        return f"Critical call on case #{self.case_id} to {self.physician_name}"
 
 
 class ExpertRequestStatus(models.TextChoices):
@@ -230,6 +239,9 @@ class ExpertRequest(models.Model):
     status = models.CharField(max_length=10, choices=ExpertRequestStatus.choices, default=ExpertRequestStatus.OPEN)
     requested_at = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Expert request {self.pk} on case #{self.case_id}"
 
 
 class CaseEventKind(models.TextChoices):
@@ -273,3 +285,6 @@ class CaseEvent(models.Model):
 
     class Meta:
         ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on case #{self.case_id}"

@@ -1,0 +1,492 @@
+"""Pages of the clinical web app. Thin: scoping comes from the selectors, writes from the services, and
+every read of patient data is audited in the same request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    JsonResponse,
+)
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from apps.accounts.decorators import clinical_login_required
+from apps.audit.services import audit_read, audit_record
+from apps.core.errors import ApplicationError
+from apps.worklist import selectors, services
+from apps.worklist.forms import CaseRequestForm
+from apps.worklist.models import Case, ExpertRequest, Report, ReportStatus
+from apps.worklist.report_templates import TEMPLATES, template_for, template_get
+
+SITE_ROLES = selectors.SITE_ROLES
+
+
+def _case_or_404(request: HttpRequest, public_id: Any) -> Case:
+    try:
+        return selectors.case_get_for_user(user=request.user, public_id=public_id)
+    except (Case.DoesNotExist, ValidationError) as exc:
+        raise Http404 from exc
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "") or request.content_type == "application/json"
+
+
+def _fmt_duration(delta: dt.timedelta | None) -> str:
+    if delta is None:
+        return ""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    return f"{minutes // 60} h {minutes % 60:02d}" if minutes >= 60 else f"{minutes} min"
+
+
+# --- Requesting site ---------------------------------------------------------------------------------------
+
+
+def _site_rows(request: HttpRequest) -> tuple[str, list[Case]]:
+    now = timezone.now()
+    cases = list(selectors.site_requests(user=request.user, now=now)[:200])
+    for c in cases:
+        end = c.signed_at if c.signed_at else now
+        c.waiting = _fmt_duration(end - c.requested_at)  # type: ignore[attr-defined]
+    html = render_to_string("worklist/_site_rows.html", {"cases": cases}, request=request)
+    return html, cases
+
+
+def _version(cases: list[Case]) -> str:
+    return str(hash(tuple((c.pk, c.updated_at.isoformat(), c.status) for c in cases)))
+
+
+@clinical_login_required
+@never_cache
+def site_requests(request: HttpRequest) -> HttpResponse:
+    if request.user.role not in SITE_ROLES and request.user.role != "ars_coordinator":
+        return redirect("worklist:worklist")
+    html, cases = _site_rows(request)
+    audit_record(action="list", object_type="worklist.case", patient_data=True,
+                 details={"view": "site_requests", "case_ids": [c.pk for c in cases]})
+    return render(request, "worklist/site_requests.html", {
+        "rows_html": html, "version": _version(cases),
+        "unmatched_count": selectors.unmatched_studies(user=request.user).count()})
+
+
+@clinical_login_required
+@never_cache
+def site_requests_rows(request: HttpRequest) -> JsonResponse:
+    html, cases = _site_rows(request)
+    version = _version(cases)
+    if version == request.GET.get("v"):
+        return JsonResponse({"changed": False, "version": version})
+    audit_record(action="list", object_type="worklist.case", patient_data=True,
+                 details={"view": "site_requests", "case_ids": [c.pk for c in cases]})
+    return JsonResponse({"changed": True, "version": version, "html": html})
+
+
+@clinical_login_required
+def request_new(request: HttpRequest) -> HttpResponse:
+    if request.user.role not in ("emergency_physician", "radiographer"):
+        return HttpResponseForbidden(_("Only the requesting site's staff can request an interpretation."))
+    site_id = request.user.primary_establishment_id
+    if site_id is None:
+        return HttpResponseForbidden(_("Your account is not attached to an establishment."))
+    form = CaseRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            case, created = services.case_create(site_id=site_id, data=form.case_input(),
+                                                 requested_by_id=request.user.pk,
+                                                 idempotency_key=form.cleaned_data["idempotency_key"])
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        except ValidationError as exc:
+            for field, errs in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errs)
+        else:
+            if created:
+                messages.success(request, _("Request sent."))
+            return redirect("worklist:case", public_id=case.public_id)
+    return render(request, "worklist/request_form.html", {"form": form})
+
+
+@clinical_login_required
+@never_cache
+def matching(request: HttpRequest) -> HttpResponse:
+    """The site matches by hand a study that arrived without a recognisable request."""
+    if request.user.role not in SITE_ROLES:
+        raise Http404
+    if request.method == "POST":
+        study = selectors.unmatched_studies(user=request.user).filter(pk=request.POST.get("study")).first()
+        target = selectors.requests_awaiting_images(user=request.user).filter(pk=request.POST.get("case")).first()
+        if study is None or target is None:
+            messages.error(request, _("Choose a study and a request of your site."))
+        else:
+            try:
+                services.study_match_manual(study_id=study.pk, case_id=target.pk, user=request.user)
+                messages.success(request, _("Study matched to the request."))
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+        return redirect("worklist:matching")
+    studies = list(selectors.unmatched_studies(user=request.user)[:100])
+    requests = list(selectors.requests_awaiting_images(user=request.user)[:100])
+    audit_record(action="list", object_type="studies.study", patient_data=True,
+                 details={"view": "matching", "study_ids": [s.pk for s in studies],
+                          "case_ids": [c.pk for c in requests]})
+    return render(request, "worklist/matching.html", {"studies": studies, "requests": requests})
+
+
+# --- Radiologist worklist ----------------------------------------------------------------------------------
+
+
+def _worklist_rows(request: HttpRequest) -> tuple[str, list[Case]]:
+    modality = request.GET.get("modality", "")
+    try:
+        site_id = int(request.GET.get("site") or 0) or None
+    except ValueError:
+        site_id = None
+    now = timezone.now()
+    cases = list(selectors.radiologist_worklist(user=request.user, modality_code=modality, site_id=site_id)[:200])
+    for c in cases:
+        c.since_images = _fmt_duration(now - c.images_complete_at) if c.images_complete_at else ""  # type: ignore[attr-defined]
+        c.waiting = _fmt_duration(now - c.requested_at)  # type: ignore[attr-defined]
+        if c.escalation_due_at:
+            left = c.escalation_due_at - now
+            c.escalation_left = _fmt_duration(left) if left.total_seconds() > 0 else _("overdue")  # type: ignore[attr-defined]
+            c.escalation_overdue = left.total_seconds() <= 0  # type: ignore[attr-defined]
+    experts = list(selectors.expert_requests_for(request.user))
+    html = render_to_string("worklist/_worklist_rows.html", {"cases": cases, "experts": experts, "user": request.user},
+                            request=request)
+    return html, cases
+
+
+@clinical_login_required
+@never_cache
+def worklist(request: HttpRequest) -> HttpResponse:
+    if request.user.role != "radiologist":
+        return redirect("worklist:site_requests")
+    html, cases = _worklist_rows(request)
+    audit_record(action="list", object_type="worklist.case", patient_data=True,
+                 details={"view": "worklist", "case_ids": [c.pk for c in cases]})
+    all_cases = selectors.radiologist_worklist(user=request.user)
+    sites = sorted({(c.site_id, c.site.name) for c in all_cases}, key=lambda s: s[1])
+    from apps.regions.models import Modality
+
+    return render(request, "worklist/worklist.html", {
+        "rows_html": html, "version": _version(cases), "sites": sites,
+        "modalities": Modality.objects.filter(teleradiology_eligible=True).order_by("code"),
+        "modality": request.GET.get("modality", ""), "site": request.GET.get("site", "")})
+
+
+@clinical_login_required
+@never_cache
+def worklist_rows(request: HttpRequest) -> JsonResponse:
+    html, cases = _worklist_rows(request)
+    experts_key = str(list(selectors.expert_requests_for(request.user).values_list("pk", flat=True)))
+    version = _version(cases) + experts_key
+    if version == request.GET.get("v"):
+        return JsonResponse({"changed": False, "version": version})
+    audit_record(action="list", object_type="worklist.case", patient_data=True,
+                 details={"view": "worklist", "case_ids": [c.pk for c in cases]})
+    return JsonResponse({"changed": True, "version": version, "html": html})
+
+
+# --- One case ----------------------------------------------------------------------------------------------
+
+
+def _case_version(case: Case) -> str:
+    last = case.events.order_by("-pk").values_list("pk", flat=True).first()
+    return f"{case.updated_at.isoformat()}|{last}"
+
+
+def _live_context(request: HttpRequest, case: Case) -> dict[str, Any]:
+    report = Report.objects.filter(case=case).select_related("signed_by").first()
+    return {
+        "case": case, "events": case.events.select_related("actor"),
+        "report": report if report and report.status == ReportStatus.SIGNED else None,
+        "addenda": report.addenda.select_related("author") if report else [],
+        "opinions": case.expert_requests.select_related("expert", "line"),
+        "contact": selectors.on_duty_contact(case),
+        "is_site": request.user.role in SITE_ROLES,
+        "calls": case.critical_calls.select_related("called_by"),
+    }
+
+
+@clinical_login_required
+@never_cache
+def case_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
+    case = _case_or_404(request, public_id)
+    audit_read(case, details={"view": "case_detail"})
+    ctx = _live_context(request, case)
+    ctx["live_html"] = render_to_string("worklist/_case_live.html", ctx, request=request)
+    ctx["version"] = _case_version(case)
+    if request.user.role == "radiologist":
+        draft = Report.objects.filter(case=case).first()
+        tpl = template_get(draft.template) if draft and draft.template else template_for(case.modality_id, case.exam)
+        ctx.update({
+            "draft": draft, "template": tpl, "templates": TEMPLATES,
+            "referral_lines": selectors.referral_lines(case),
+            "handoff_to": selectors.radiologists_for_handoff(case, exclude_id=request.user.pk),
+            "my_expert_requests": case.expert_requests.filter(expert=request.user, status="open"),
+            "has_studies": case.studies.exists(),
+        })
+    return render(request, "worklist/case_detail.html", ctx)
+
+
+@clinical_login_required
+@never_cache
+def case_live(request: HttpRequest, public_id: Any) -> JsonResponse:
+    case = _case_or_404(request, public_id)
+    version = _case_version(case)
+    payload: dict[str, Any] = {"version": version, "status": case.status, "status_label": case.get_status_display()}
+    if version == request.GET.get("v"):
+        return JsonResponse({**payload, "changed": False})
+    audit_read(case, details={"view": "case_live"})
+    html = render_to_string("worklist/_case_live.html", _live_context(request, case), request=request)
+    return JsonResponse({**payload, "changed": True, "html": html})
+
+
+def _action_response(request: HttpRequest, case: Case, error: str | None = None, ok: str | None = None,
+                     status: int = 400, extra: dict[str, Any] | None = None) -> HttpResponse:
+    if _wants_json(request):
+        if error:
+            return JsonResponse({"ok": False, "error": error}, status=status)
+        return JsonResponse({"ok": True, "message": ok or "", **(extra or {})})
+    if error:
+        messages.error(request, error)
+    elif ok:
+        messages.success(request, ok)
+    return redirect(request.POST.get("next") or reverse("worklist:case", args=[case.public_id]))
+
+
+def _post_data(request: HttpRequest) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        try:
+            return json.loads(request.body or b"{}")
+        except ValueError:
+            return {}
+    return request.POST.dict()
+
+
+ACTIONS: dict[str, Callable[[HttpRequest, Case, dict[str, Any]], str]] = {}
+
+
+def action(name: str) -> Callable[[Callable[[HttpRequest, Case, dict[str, Any]], str]],
+                                  Callable[[HttpRequest, Case, dict[str, Any]], str]]:
+    def register(fn: Callable[[HttpRequest, Case, dict[str, Any]], str]) -> Callable[..., str]:
+        ACTIONS[name] = fn
+        return fn
+
+    return register
+
+
+@action("validate")
+def _validate(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    services.case_validate(case_id=case.pk, user=request.user, decision=d.get("decision", ""),
+                           protocol=d.get("protocol", ""), reason=d.get("reason", ""))
+    return _("Decision recorded.")
+
+
+@action("info")
+def _info(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    if request.user.role not in SITE_ROLES:
+        raise ApplicationError(_("Only the requesting site answers."))
+    services.case_info_provide(case_id=case.pk, user=request.user, answer=d.get("answer", ""))
+    return _("Answer sent to the radiologist.")
+
+
+@action("claim")
+def _claim(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    services.case_claim(case_id=case.pk, user=request.user)
+    return _("You are reading this case.")
+
+
+@action("release")
+def _release(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    services.case_release(case_id=case.pk, user=request.user, reason=d.get("reason", ""))
+    return _("Case released.")
+
+
+@action("handoff")
+def _handoff(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    try:
+        to_id = int(d.get("to_user") or 0)
+    except ValueError:
+        to_id = 0
+    services.case_hand_off(case_id=case.pk, user=request.user, to_user_id=to_id, note=d.get("note", ""))
+    return _("Case handed off.")
+
+
+@action("acknowledge")
+def _ack(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    services.assignment_action(action="acknowledge", case_id=case.pk, user=request.user)
+    return _("Assignment acknowledged.")
+
+
+@action("decline")
+def _decline(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    services.assignment_action(action="decline", case_id=case.pk, user=request.user, reason=d.get("reason", ""))
+    return _("Case declined; it is being re-routed.")
+
+
+@action("hand_back")
+def _hand_back(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    services.assignment_action(action="hand_back", case_id=case.pk, user=request.user, reason=d.get("reason", ""))
+    return _("Case handed back; it is being re-routed.")
+
+
+@action("draft")
+def _draft(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    fields = {k: str(d[k]) for k in services.REPORT_FIELDS if k in d}
+    critical = d.get("critical_finding")
+    services.report_draft_save(case_id=case.pk, user=request.user, fields=fields, template=d.get("template", ""),
+                               critical_finding=None if critical is None else critical in (True, "on", "true", "1"))
+    return _("Draft saved.")
+
+
+@action("sign")
+def _sign(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    fields = {k: str(d[k]) for k in services.REPORT_FIELDS if k in d}
+    if fields:
+        services.report_draft_save(case_id=case.pk, user=request.user, fields=fields,
+                                   template=d.get("template", ""),
+                                   critical_finding=d.get("critical_finding") in (True, "on", "true", "1"))
+    services.report_sign(case_id=case.pk, user=request.user)
+    return _("Report signed and sent to the requesting site.")
+
+
+@action("addendum")
+def _addendum(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    services.addendum_add(case_id=case.pk, user=request.user, text=d.get("text", ""))
+    return _("Addendum signed.")
+
+
+@action("critical_call")
+def _critical_call(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    called_at = parse_datetime(d.get("called_at") or "")
+    if called_at is not None and timezone.is_naive(called_at):
+        called_at = timezone.make_aware(called_at)
+    services.critical_call_log(case_id=case.pk, user=request.user, physician_name=d.get("physician_name", ""),
+                               called_at=called_at, acknowledged=d.get("acknowledged") in (True, "on", "true", "1"),
+                               note=d.get("note", ""))
+    return _("Call logged.")
+
+
+@action("expert")
+def _expert(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    try:
+        line_id = int(d.get("line") or 0)
+    except ValueError:
+        line_id = 0
+    services.expert_request_create(case_id=case.pk, user=request.user, line_id=line_id,
+                                   question=d.get("question", ""))
+    return _("Expert opinion requested.")
+
+
+@action("expert_opinion")
+def _expert_opinion(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+    req = ExpertRequest.objects.filter(pk=d.get("expert_request") or 0, case=case).first()
+    if req is None:
+        raise ApplicationError(_("Unknown expert request."))
+    services.expert_opinion_give(expert_request_id=req.pk, user=request.user, opinion=d.get("opinion", ""))
+    return _("Opinion sent.")
+
+
+@clinical_login_required
+@require_POST
+def case_action(request: HttpRequest, public_id: Any, name: str) -> HttpResponse:
+    case = _case_or_404(request, public_id)
+    handler = ACTIONS.get(name)
+    if handler is None:
+        raise Http404
+    try:
+        ok = handler(request, case, _post_data(request))
+    except ApplicationError as exc:
+        return _action_response(request, case, error=exc.message, status=exc.status_code,
+                                extra=exc.extra)
+    case.refresh_from_db()
+    extra = {}
+    if name == "draft":
+        report = Report.objects.get(case=case)
+        extra = {"saved_at": timezone.localtime(report.draft_saved_at).strftime("%H:%M:%S")}
+    return _action_response(request, case, ok=ok, extra=extra)
+
+
+@clinical_login_required
+def case_report_pdf(request: HttpRequest, public_id: Any) -> HttpResponse:
+    case = _case_or_404(request, public_id)
+    report = Report.objects.filter(case=case, status=ReportStatus.SIGNED).select_related("signed_by").first()
+    if report is None:
+        raise Http404
+    from apps.worklist.pdf import report_pdf
+
+    audit_read(case, details={"view": "report_pdf"})
+    response = HttpResponse(report_pdf(case, report), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="report-{case.pk}.pdf"'
+    return response
+
+
+# --- Image viewer ------------------------------------------------------------------------------------------
+
+
+@clinical_login_required
+@never_cache
+def viewer(request: HttpRequest, public_id: Any) -> HttpResponse:
+    case = _case_or_404(request, public_id)
+    from apps.studies.models import Instance, Series
+
+    series = list(Series.objects.filter(study__case=case).select_related("study").order_by("study_id", "number", "pk"))
+    instances: dict[int, list[int]] = {s.pk: [] for s in series}
+    for sid, iid in (Instance.objects.filter(series__in=series)
+                     .order_by("series_id", "instance_number", "pk").values_list("series_id", "pk")):
+        instances[sid].append(iid)
+    audit_read(case, details={"view": "viewer", "series": [s.pk for s in series]})
+    if request.user.role == "radiologist":
+        services.case_open(case=case, user=request.user)
+    from apps.worklist.imaging import CT_PRESETS
+
+    data = [{"id": s.pk, "label": f"{s.number or ''} {s.modality} {s.description}".strip(),
+             "modality": s.modality, "instances": instances[s.pk]} for s in series]
+    return render(request, "worklist/viewer.html", {
+        "case": case, "series": data, "series_json": data, "presets": list(CT_PRESETS)})
+
+
+@clinical_login_required
+def slice_png(request: HttpRequest, public_id: Any, instance_id: int) -> HttpResponse:
+    case = _case_or_404(request, public_id)
+    from apps.studies.models import Instance
+    from apps.worklist.imaging import instance_file, render_png
+
+    inst = Instance.objects.filter(pk=instance_id, study__case=case).first()
+    if inst is None:
+        raise Http404
+    preset = request.GET.get("preset", "")
+    try:
+        png = render_png(instance_file(inst.path), preset=preset)
+    except (FileNotFoundError, OSError) as exc:
+        raise Http404 from exc
+    except Exception:
+        return HttpResponseBadRequest(_("This image cannot be rendered."))
+    # The viewer page audited the study; record each series once per session, not each slice.
+    seen = set(request.session.get("audited_series", []))
+    if inst.series_id not in seen:
+        with transaction.atomic():
+            audit_read(case, details={"view": "slice", "series": inst.series_id})
+        request.session["audited_series"] = sorted(seen | {inst.series_id})[-200:]
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -1,0 +1,67 @@
+/* Live updates by polling (no page reload) and report draft autosave. Plain JS, no dependency. */
+(function () {
+  "use strict";
+  var POLL_MS = parseInt(document.body.getAttribute("data-poll-ms") || "3000", 10);
+
+  function csrf() {
+    var m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (m) return decodeURIComponent(m[1]);
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  // Any element with data-live-url is refreshed when the server's version changes.
+  document.querySelectorAll("[data-live-url]").forEach(function (el) {
+    var busy = false;
+    function poll() {
+      if (busy) return;
+      // Do not replace a form the user is typing into.
+      if (el.contains(document.activeElement) && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName)) return;
+      busy = true;
+      var u = el.getAttribute("data-live-url");
+      u += (u.indexOf("?") < 0 ? "?" : "&") + "v=" + encodeURIComponent(el.getAttribute("data-version") || "");
+      fetch(u, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { if (r.status === 401 || r.status === 403) { window.location.reload(); } return r.json(); })
+        .then(function (data) {
+          if (data.changed) { el.innerHTML = data.html; el.setAttribute("data-version", data.version); }
+        })
+        .catch(function () { /* offline for a moment: next poll */ })
+        .finally(function () { busy = false; });
+    }
+    setInterval(poll, POLL_MS);
+  });
+
+  // Report editor: autosave the draft a moment after typing stops, and on leaving a field.
+  var form = document.getElementById("report-form");
+  if (form) {
+    var status = document.getElementById("autosave-status");
+    var timer = null, lastSent = "";
+    function payload() {
+      var d = {};
+      ["template", "indication", "technique", "findings", "conclusion"].forEach(function (n) { d[n] = form.elements[n].value; });
+      d.critical_finding = form.elements.critical_finding.checked;
+      return d;
+    }
+    function save() {
+      var body = JSON.stringify(payload());
+      if (body === lastSent) return;
+      fetch(form.getAttribute("data-autosave-url"), {
+        method: "POST", credentials: "same-origin", body: body,
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf() }
+      }).then(function (r) { return r.json(); }).then(function (d) {
+        if (d.ok) { lastSent = body; status.textContent = status.getAttribute("data-saved-label") + " " + d.saved_at; }
+        else { status.textContent = d.error; }
+      }).catch(function () { status.textContent = "…"; });
+    }
+    status.setAttribute("data-saved-label", document.documentElement.lang === "fr" ? "Brouillon enregistré" : "Draft saved");
+    form.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(save, 1500); });
+    form.addEventListener("change", save);
+    form.querySelector("#rep-template").addEventListener("change", function (e) {
+      var opt = e.target.selectedOptions[0];
+      var t = form.elements.technique, f = form.elements.findings;
+      if (!t.value.trim() || window.confirm(opt.textContent + " ?")) {
+        t.value = opt.getAttribute("data-technique"); f.value = opt.getAttribute("data-findings");
+      }
+    });
+  }
+})();
