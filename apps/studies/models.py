@@ -74,6 +74,9 @@ class Series(models.Model):
         verbose_name_plural = _("series")
         ordering = ["number", "pk"]
 
+    def __str__(self) -> str:
+        return f"{self.modality} #{self.number} {self.description}".strip()
+
 
 class Instance(models.Model):
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
@@ -92,6 +95,9 @@ class Instance(models.Model):
         verbose_name_plural = _("instances")
         ordering = ["instance_number", "pk"]
 
+    def __str__(self) -> str:
+        return self.sop_instance_uid
+
 
 class QuarantinedInstance(models.Model):
     """A received copy that conflicts with a stored instance; the original is never touched."""
@@ -108,3 +114,6 @@ class QuarantinedInstance(models.Model):
     class Meta:
         verbose_name = _("quarantined instance")
         verbose_name_plural = _("quarantined instances")
+
+    def __str__(self) -> str:
+        return f"{self.sop_instance_uid} ({self.reason})"

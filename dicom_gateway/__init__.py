@@ -1,0 +1,1 @@
+"""The DICOM gateway (its own process): see dicom_gateway.server. Started by ``manage.py run_gateway``."""

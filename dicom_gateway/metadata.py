@@ -1,0 +1,189 @@
+"""What the gateway needs to know about a received instance, read from its encoded bytes.
+
+Pure functions: ``instance_meta_parse(file_bytes, ...)`` returns an ``InstanceMeta`` or raises
+``InstanceRejected`` carrying the DICOM failure status to answer. Only the header is converted
+to Python values; the pixel data is checked for length (a truncated image is useless to the
+radiologist) but never decoded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+
+# C-STORE failure statuses (PS3.4 Annex B.2.3).
+STATUS_SUCCESS = 0x0000
+STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_SOP_CLASS_MISMATCH = 0xA900
+STATUS_CANNOT_PARSE = 0xC210
+STATUS_MISSING_ATTRIBUTE = 0xC211
+STATUS_TRUNCATED = 0xC212
+
+# A UID is digits and dots, at most 64 characters (PS3.5 9.1). Checked strictly: UIDs name files on disk.
+UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+NATIVE_TRANSFER_SYNTAXES = frozenset({
+    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
+})
+
+
+class InstanceRejected(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OtherPatientId:
+    value: str
+    issuer: str = ""
+    type: str = ""
+
+
+@dataclass(frozen=True)
+class InstanceMeta:
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_uid: str
+    series_uid: str
+    modality: str
+    transfer_syntax_uid: str
+    instance_number: int | None = None
+    series_number: int | None = None
+    series_description: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    patient_id_issuer: str = ""
+    other_patient_ids: tuple[OtherPatientId, ...] = field(default_factory=tuple)
+    patient_birth_date: dt.date | None = None
+    patient_sex: str = ""
+    accession_number: str = ""
+    study_date: dt.date | None = None
+    study_time: dt.time | None = None
+    study_description: str = ""
+    body_part: str = ""
+    station_name: str = ""
+    referring_physician: str = ""
+
+    def relative_path(self) -> str:
+        """Where the instance lives under the storage root (UIDs are validated: no traversal)."""
+        return f"{self.study_uid}/{self.series_uid}/{self.sop_instance_uid}.dcm"
+
+
+def _text(ds: Any, keyword: str, limit: int = 200) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()[:limit]
+
+
+def _int(ds: Any, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_da(value: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(value.strip()[:8], "%Y%m%d").date()
+    except (ValueError, AttributeError):
+        return None
+
+
+def parse_tm(value: str) -> dt.time | None:
+    digits = (value or "").strip().split(".")[0]
+    if not digits.isdigit() or len(digits) < 2:
+        return None
+    digits = digits.ljust(6, "0")
+    try:
+        return dt.time(int(digits[0:2]), int(digits[2:4]), int(digits[4:6]))
+    except ValueError:
+        return None
+
+
+def _uid(ds: Any, keyword: str) -> str:
+    value = _text(ds, keyword, 200).rstrip("\x00").strip()
+    if not value:
+        raise InstanceRejected(STATUS_MISSING_ATTRIBUTE, f"{keyword} missing")
+    if len(value) > 64 or not UID_RE.match(value):
+        raise InstanceRejected(STATUS_MISSING_ATTRIBUTE, f"{keyword} is not a valid UID")
+    return value
+
+
+def _expected_pixel_bytes(ds: Any) -> int | None:
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        bits = int(ds.BitsAllocated)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return (rows * cols * samples * frames * bits + 7) // 8
+
+
+def instance_meta_parse(file_bytes: bytes, *, transfer_syntax_uid: str, sop_class_uid: str = "",
+                        sop_instance_uid: str = "") -> InstanceMeta:
+    """Parse a complete Part 10 byte string (preamble, file meta, dataset) and check it.
+
+    ``sop_class_uid`` / ``sop_instance_uid`` are those of the C-STORE request: the dataset must agree.
+    """
+    try:
+        ds = dcmread(BytesIO(file_bytes), force=False)
+        # Reading is lazy: walk every top-level element so that a truncated stream fails here.
+        elements = list(ds.keys())
+        pixel = ds.get((0x7FE0, 0x0010))
+        pixel_len = len(pixel.value) if pixel is not None and pixel.value is not None else None
+    except (InvalidDicomError, EOFError, ValueError, TypeError, KeyError, NotImplementedError, OverflowError,
+            AttributeError, IndexError) as exc:
+        raise InstanceRejected(STATUS_CANNOT_PARSE, f"dataset does not parse: {exc}") from exc
+    if not elements:
+        raise InstanceRejected(STATUS_CANNOT_PARSE, "empty dataset")
+    try:
+        sop_class = _uid(ds, "SOPClassUID")
+        sop_uid = _uid(ds, "SOPInstanceUID")
+        study_uid = _uid(ds, "StudyInstanceUID")
+        series_uid = _uid(ds, "SeriesInstanceUID")
+        modality = _text(ds, "Modality", 16).upper()
+        if not modality:
+            raise InstanceRejected(STATUS_MISSING_ATTRIBUTE, "Modality missing")
+        if sop_class_uid and sop_class != sop_class_uid:
+            raise InstanceRejected(STATUS_SOP_CLASS_MISMATCH,
+                                   f"SOP Class UID {sop_class} does not match the request ({sop_class_uid})")
+        if sop_instance_uid and sop_uid != sop_instance_uid:
+            raise InstanceRejected(STATUS_SOP_CLASS_MISMATCH, "SOP Instance UID does not match the request")
+        if transfer_syntax_uid in NATIVE_TRANSFER_SYNTAXES and pixel_len is not None:
+            expected = _expected_pixel_bytes(ds)
+            if expected is not None and pixel_len < expected:
+                raise InstanceRejected(STATUS_TRUNCATED, f"pixel data truncated ({pixel_len} of {expected} bytes)")
+        others: list[OtherPatientId] = []
+        for item in ds.get("OtherPatientIDsSequence") or []:
+            value = _text(item, "PatientID", 64)
+            if value:
+                others.append(OtherPatientId(value=value, issuer=_text(item, "IssuerOfPatientID", 64),
+                                             type=_text(item, "TypeOfPatientID", 16)))
+        return InstanceMeta(
+            sop_class_uid=sop_class, sop_instance_uid=sop_uid, study_uid=study_uid, series_uid=series_uid,
+            modality=modality, transfer_syntax_uid=transfer_syntax_uid,
+            instance_number=_int(ds, "InstanceNumber"), series_number=_int(ds, "SeriesNumber"),
+            series_description=_text(ds, "SeriesDescription"), patient_name=_text(ds, "PatientName"),
+            patient_id=_text(ds, "PatientID", 64), patient_id_issuer=_text(ds, "IssuerOfPatientID", 64),
+            other_patient_ids=tuple(others), patient_birth_date=parse_da(_text(ds, "PatientBirthDate")),
+            patient_sex=_text(ds, "PatientSex", 1).upper(), accession_number=_text(ds, "AccessionNumber", 64),
+            study_date=parse_da(_text(ds, "StudyDate")), study_time=parse_tm(_text(ds, "StudyTime")),
+            study_description=_text(ds, "StudyDescription"), body_part=_text(ds, "BodyPartExamined", 64),
+            station_name=_text(ds, "StationName", 64), referring_physician=_text(ds, "ReferringPhysicianName"),
+        )
+    except InstanceRejected:
+        raise
+    except Exception as exc:  # a value pydicom cannot convert: the file is malformed
+        raise InstanceRejected(STATUS_CANNOT_PARSE, f"dataset does not parse: {exc}") from exc

@@ -1,0 +1,127 @@
+"""Durable, never-overwriting writes of received instances.
+
+Invariant: a file exists under its final name only once its bytes were fsynced; the final name
+is created with ``link()`` (fails if the name exists) so that nothing ever replaces a stored
+image, then the directory is fsynced so that the name itself survives a crash. Temporary files
+live in ``<root>/.incoming`` (same filesystem) and are swept when the gateway starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom.dataset import FileMetaDataset
+from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+from pynetdicom.dsutils import encode_file_meta
+
+INCOMING = ".incoming"
+QUARANTINE = "quarantine"
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    rel_path: str
+    size: int
+    sha256: str
+
+
+def part10_header(*, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> bytes:
+    """Preamble + 'DICM' + file meta. Deterministic (no sender AE) so that an identical resend hashes the same."""
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = sop_class_uid
+    meta.MediaStorageSOPInstanceUID = sop_instance_uid
+    meta.TransferSyntaxUID = transfer_syntax_uid
+    meta.ImplementationClassUID = PYNETDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = PYNETDICOM_IMPLEMENTATION_VERSION
+    return b"\x00" * 128 + b"DICM" + encode_file_meta(meta)
+
+
+def free_bytes(root: Path) -> int:
+    return shutil.disk_usage(root).free
+
+
+def has_room(root: Path, *, needed: int, min_free_mb: int) -> bool:
+    return free_bytes(root) - needed >= min_free_mb * 1024 * 1024
+
+
+def sha256_of(*chunks: bytes) -> str:
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(c)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def incoming_sweep(root: Path) -> int:
+    """Remove temporary files left by a crash (called before any association is accepted)."""
+    incoming = root / INCOMING
+    incoming.mkdir(parents=True, exist_ok=True)
+    removed = 0
+    for p in incoming.iterdir():
+        try:
+            p.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def durable_write(root: Path, rel_path: str, chunks: tuple[bytes, ...], *, tag: str, sha256: str) -> WrittenFile:
+    """Write ``chunks`` under ``root/rel_path``. Raises FileExistsError (nothing written) if the name exists,
+    OSError on a disk failure (nothing left under the final name)."""
+    final = root / rel_path
+    tmp = root / INCOMING / f"{tag}.{os.getpid()}.{threading.get_ident()}.tmp"
+    size = sum(len(c) for c in chunks)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        try:
+            for c in chunks:
+                view = memoryview(c)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, final)
+        except FileNotFoundError:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(final.parent.parent)
+            _fsync_dir(final.parent.parent.parent)
+            os.link(tmp, final)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    _fsync_dir(final.parent)
+    return WrittenFile(rel_path=rel_path, size=size, sha256=sha256)
+
+
+def replace_unacknowledged(root: Path, rel_path: str, chunks: tuple[bytes, ...], *, tag: str, sha256: str) -> WrittenFile:
+    """Replace a file that no database row acknowledges (left by a crash between rename and record)."""
+    target = root / rel_path
+    target.unlink(missing_ok=True)
+    return durable_write(root, rel_path, chunks, tag=tag, sha256=sha256)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

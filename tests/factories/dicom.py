@@ -1,0 +1,89 @@
+"""Synthetic DICOM files for the gateway tests and the ingest benchmark (pydicom writes them, dcmtk sends them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+US_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.6.1"
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    number: int
+    slices: int
+    description: str = "Axial"
+
+
+def make_instance(*, study_uid: str, series_uid: str, sop_uid: str | None = None, number: int = 1,
+                  series_number: int = 1, rows: int = 16, cols: int = 16, modality: str = "CT",
+                  sop_class: str = CTImageStorage, patient_id: str = "PAT-0001", patient_name: str = "DUPONT^JEAN",
+                  accession: str = "ACC-0001", description: str = "Scanner cérébral", seed: int = 0,
+                  series_description: str = "Axial") -> Dataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = sop_uid or generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.Modality = modality
+    ds.PatientName = patient_name
+    ds.PatientID = patient_id
+    ds.IssuerOfPatientID = "CHVIERZON"
+    other = Dataset()
+    other.PatientID = "1234567890123"
+    other.IssuerOfPatientID = "INS-NIR"
+    ds.OtherPatientIDsSequence = Sequence([other])
+    ds.PatientBirthDate = "19500102"
+    ds.PatientSex = "M"
+    ds.AccessionNumber = accession
+    ds.StudyDate = dt.date.today().strftime("%Y%m%d")
+    ds.StudyTime = "031500"
+    ds.StudyDescription = description
+    ds.SeriesDescription = series_description
+    ds.SeriesNumber = series_number
+    ds.InstanceNumber = number
+    ds.BodyPartExamined = "HEAD"
+    ds.StationName = "VZ-CT1"
+    ds.ReferringPhysicianName = "MARTIN^CLAIRE"
+    ds.ImagePositionPatient = [0.0, 0.0, float(number)]
+    ds.SliceThickness = 1.0
+    ds.Rows, ds.Columns = rows, cols
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+    rng = np.random.default_rng(seed * 100003 + number)
+    ds.PixelData = rng.integers(0, 4096, size=(rows, cols), dtype=np.uint16).tobytes()
+    return ds
+
+
+def write_study(directory: Path, series: list[SeriesSpec], *, study_uid: str | None = None, rows: int = 16,
+                cols: int = 16, modality: str = "CT", sop_class: str = CTImageStorage, accession: str = "ACC-0001",
+                patient_id: str = "PAT-0001", seed: int = 0) -> tuple[str, list[Path]]:
+    """Write one study (one file per slice) under ``directory``; returns (study uid, files in send order)."""
+    study_uid = study_uid or generate_uid()
+    directory.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    for spec in series:
+        series_uid = generate_uid()
+        for n in range(1, spec.slices + 1):
+            ds = make_instance(study_uid=study_uid, series_uid=series_uid, number=n, series_number=spec.number,
+                               rows=rows, cols=cols, modality=modality, sop_class=sop_class, accession=accession,
+                               patient_id=patient_id, seed=seed + spec.number, series_description=spec.description)
+            path = directory / f"s{spec.number:02d}_{n:04d}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            files.append(path)
+    return study_uid, files
