@@ -3,6 +3,7 @@ R4-compatible). A resource that fails validation is a bug on our side, not bad i
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
@@ -24,8 +25,23 @@ SR_STATUS = {"awaiting_validation": "draft", "info_requested": "on-hold", "accep
 DICOM_MODALITY = {"CT": "CT", "MR": "MR", "XR": "DX", "US": "US"}
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _prune(value: Any) -> Any:
+    """FHIR forbids empty strings, lists and objects: drop them (and None) everywhere."""
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [v for v in (_prune(v) for v in value) if v not in (None, "", [], {})]
+    if isinstance(value, str):
+        return _CONTROL.sub("", value).strip()
+    return value
+
+
 def _validated(model: Any, data: dict[str, Any]) -> dict[str, Any]:
-    return model.model_validate(data).model_dump(mode="json", exclude_none=True)
+    return model.model_validate(_prune(data)).model_dump(mode="json", exclude_none=True)
 
 
 def _iso(value: Any) -> str | None:

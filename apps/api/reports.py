@@ -1,8 +1,7 @@
 """PDF rendering of a signed report for the API.
 
-Engineer 3's worklist app may provide its own ``apps.worklist.pdf.report_pdf(report) -> bytes``; when it
-exists it is used, so that the web and the API give the same document. Until then this minimal
-reportlab rendering stands in.
+The worklist app's ``apps.worklist.pdf.report_pdf(report) -> bytes`` is used when present, so that
+the web and the API give the same document; this minimal reportlab rendering is only the stand-in.
 """
 
 from __future__ import annotations
@@ -16,9 +15,14 @@ PARIS = ZoneInfo("Europe/Paris")
 
 def report_pdf(report: Any) -> bytes:
     try:
-        from apps.worklist.pdf import report_pdf as worklist_report_pdf  # type: ignore[import-not-found]
+        from apps.worklist.pdf import report_pdf as worklist_report_pdf
     except ImportError:
         return _fallback_pdf(report)
+    import inspect
+
+    # The worklist's signature moved from (case, report) to (report); accept both during the transition.
+    if len(inspect.signature(worklist_report_pdf).parameters) >= 2:
+        return bytes(worklist_report_pdf(report.case, report))
     return bytes(worklist_report_pdf(report))
 
 
