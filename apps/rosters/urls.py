@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.rosters import views
 
 app_name = "rosters"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("coverage/", views.coverage, name="coverage"),
+    path("ical/<int:user_id>/<str:token>.ics", views.ical_feed, name="ical"),
+    path("ical/mine/", views.my_ical, name="my_ical"),
+]

@@ -81,6 +81,10 @@ class RoutingRule(TimeStampedModel):
         if bad or not self.period_kinds:
             errors["period_kinds"] = _("Periods must be a non-empty list among %(k)s.") % {
                 "k": ", ".join(ALL_PERIOD_KINDS)}
+        if not errors and self.pk and not getattr(self, "_skip_target_check", False):
+            problems = validate_rule_targets(self, list(self.targets.values_list("line_id", flat=True)))
+            if problems:
+                errors["__all__"] = " ".join(problems)
         if errors:
             raise ValidationError(errors)
 

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from apps.core.admin_mixins import RegionScopedAdmin, user_region_id
+from apps.rosters.models import OnCallLine, Shift
+from apps.rosters.services import roster_import_csv, shift_violations
+
+
+@admin.register(OnCallLine)
+class OnCallLineAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
+    list_display = ("name", "kind", "region", "subspecialty", "overflow_threshold", "phone", "active")
+    list_filter = ("kind", "active")
+    search_fields = ("name",)
+    filter_horizontal = ("holders", "modalities", "served_sites")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "title": _("On-call lines")}
+        messages.info(request, format_html('<a href="{}">{}</a> · <a href="{}">{}</a>', reverse("rosters:coverage"),
+                                           _("Coverage report (gaps)"), reverse("admin:rosters_shift_import"),
+                                           _("Import a month of shifts (CSV)")))
+        return super().changelist_view(request, extra_context)
+
+
+class ShiftForm(forms.ModelForm):
+    class Meta:
+        model = Shift
+        fields = ("line", "radiologist", "start", "end", "kind", "role")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        line, who, start, end = (data.get(k) for k in ("line", "radiologist", "start", "end"))
+        if line and who and start and end and end > start:
+            violations = shift_violations(line=line, radiologist=who, start=start, end=end,
+                                          kind=data.get("kind") or "garde", shift_id=self.instance.pk)
+            if violations:
+                raise forms.ValidationError([v.message for v in violations])
+        return data
+
+
+class CsvImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"), help_text=_(
+        "Columns: line;radiologist;start;end;kind;role — line by name, radiologist by username or RPPS, "
+        "times as YYYY-MM-DD HH:MM (Paris), kind garde/astreinte/remote, role primary/backup/expert."))
+
+
+@admin.register(Shift)
+class ShiftAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
+    region_path = "line__region"
+    form = ShiftForm
+    list_display = ("radiologist", "line", "start", "end", "kind", "role", "warnings")
+    list_filter = ("kind", "role", "line")
+    search_fields = ("radiologist__username", "radiologist__last_name", "line__name")
+    date_hierarchy = "start"
+    autocomplete_fields = ()
+
+    @admin.display(description=_("roster warnings"))
+    def warnings(self, obj: Shift) -> str:
+        return " ".join(f.get("message", "") for f in obj.flags or []) or "—"
+
+    def get_urls(self) -> list[Any]:
+        return [path("import/", self.admin_site.admin_view(self.import_view), name="rosters_shift_import"),
+                *super().get_urls()]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            return redirect("admin:index")
+        region_id = user_region_id(request.user)
+        from apps.regions.models import Region
+
+        regions = Region.objects.all() if region_id is None else Region.objects.filter(pk=region_id)
+        result = None
+        form = CsvImportForm(request.POST or None, request.FILES or None)
+        region_choice = request.POST.get("region") or (str(regions.first().pk) if regions.exists() else "")
+        if request.method == "POST" and form.is_valid() and regions.filter(pk=region_choice or 0).exists():
+            content = form.cleaned_data["file"].read().decode("utf-8-sig", errors="replace")
+            result = roster_import_csv(region_id=int(region_choice), content=content)
+            if result.ok:
+                messages.success(request, _("%(n)d shifts imported.") % {"n": result.created})
+                return redirect("admin:rosters_shift_changelist")
+            messages.error(request, _("Nothing was imported: correct the lines below and send the file again."))
+        return render(request, "rosters/admin_import.html", {
+            **self.admin_site.each_context(request), "form": form, "result": result, "regions": regions,
+            "region_choice": region_choice, "title": _("Import a month of shifts"), "opts": self.model._meta})
