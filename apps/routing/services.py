@@ -79,7 +79,8 @@ def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None)
                      "line_id": c.line_id} for c in decision.candidates],
         reasons=list(decision.reasons))
     if decision.outcome == ASSIGNED:
-        due = now + dt.timedelta(minutes=decision.delay_minutes or 15)
+        delay = decision.delay_minutes if decision.delay_minutes is not None else 15
+        due = now + dt.timedelta(minutes=delay)
         Case.objects.filter(pk=case.pk).update(
             assignment_state=AssignmentState.OFFERED, assigned_to_id=decision.radiologist_id,
             assigned_line_id=decision.line_id, assigned_at=now, acknowledged_at=None,

@@ -6,7 +6,7 @@ from celery import shared_task
 
 from apps.core.context import acting_as
 
-ESCALATION_TICK_SECONDS = 5.0
+ESCALATION_TICK_SECONDS = 2.0
 RECONCILE_SECONDS = 30.0
 
 BEAT_SCHEDULE = {
