@@ -14,11 +14,14 @@ BEAT_SCHEDULE = {
 
 @shared_task(name="api.webhook_deliver", acks_late=True, ignore_result=True)
 def webhook_deliver(subscription_id: int, case_id: int) -> str:
-    """Drive one (subscription, case) queue; on failure schedule the next attempt (backoff)."""
+    """Drive one (subscription, case) queue; on failure schedule the next attempt (backoff).
+
+    Only the task that just failed reschedules: the others ("waiting", "busy") end, so one retry chain
+    exists per queue; the sweeper re-creates it if its message is lost."""
     from apps.api.models import DeliveryStatus, WebhookDelivery
 
     outcome = services.webhook_deliveries_drive(subscription_id=subscription_id, case_id=case_id)
-    if outcome in ("failed", "waiting"):
+    if outcome == "failed":
         head = (WebhookDelivery.objects.filter(subscription_id=subscription_id, case_id=case_id,
                                                status=DeliveryStatus.PENDING)
                 .order_by("created_at", "pk").first())
