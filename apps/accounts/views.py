@@ -41,8 +41,7 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = False
 
     def form_valid(self, form: auth_views.AuthenticationForm) -> HttpResponse:
-        response = super().form_valid(form)
-        audit_record(action="login", obj=self.request.user, details={"step": "password"})
+        response = super().form_valid(form)  # the audit app's login signal records this step
         if getattr(settings, "PDS_DEMO_SKIP_2FA", False):
             return response
         has_device = any(True for _ in devices_for_user(self.request.user, confirmed=True))

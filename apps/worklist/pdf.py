@@ -12,24 +12,30 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
-from apps.worklist.models import Case, Report
+from apps.worklist.models import Report
 
 
 def _para(text: str) -> str:
     return escape(text).replace("\n", "<br/>")
 
 
-def report_pdf(case: Case, report: Report) -> bytes:
+def report_pdf(report: Report) -> bytes:
+    """One document for the web and the API (apps.api.reports uses it). The document may leave the platform,
+    so a patient's opposition to data sharing removes the identity lines (the site files it by its IPP)."""
+    case = report.case
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=2 * cm, rightMargin=2 * cm, topMargin=2 * cm,
                             bottomMargin=2 * cm, title=f"{_('Report')} #{case.pk}", author=str(report.signed_by or ""))
     styles = getSampleStyleSheet()
+    if case.opposes_data_sharing:
+        identity = _("Patient identity withheld (the patient opposes data sharing)")
+    else:
+        identity = f"{_('Patient')}: {case.patient_display}" + (f" · INS {case.patient_ins}" if case.patient_ins else "")
+    identity += f" · IPP {case.local_patient_id}" if case.local_patient_id else ""
     story = [
         Paragraph(_("Teleradiology report"), styles["Title"]),
         Paragraph(_para(f"{case.site.name} · {case.modality_id} {case.exam}"), styles["Heading3"]),
-        Paragraph(_para(f"{_('Patient')}: {case.patient_display}"
-                        + (f" · INS {case.patient_ins}" if case.patient_ins else "")
-                        + (f" · IPP {case.local_patient_id}" if case.local_patient_id else "")), styles["Normal"]),
+        Paragraph(_para(identity), styles["Normal"]),
         Paragraph(_para(f"{_('Requested by')}: {case.requested_by.display_name if case.requested_by else '-'} · "
                         f"{timezone.localtime(case.requested_at):%d/%m/%Y %H:%M}"), styles["Normal"]),
         Spacer(1, 0.4 * cm),

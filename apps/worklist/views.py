@@ -435,7 +435,7 @@ def case_report_pdf(request: HttpRequest, public_id: Any) -> HttpResponse:
     from apps.worklist.pdf import report_pdf
 
     audit_read(case, details={"view": "report_pdf"})
-    response = HttpResponse(report_pdf(case, report), content_type="application/pdf")
+    response = HttpResponse(report_pdf(report), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="report-{case.pk}.pdf"'
     return response
 

@@ -33,7 +33,7 @@ def test_physician_submits_a_request_and_a_double_submit_creates_one(demo: Any, 
     case = Case.objects.get()
     assert case.requested_by == demo.users["urgentiste"] and case.status == CaseStatus.AWAITING_VALIDATION
     status = client.get(first["Location"])
-    assert status.status_code == 200 and "MARTIN".encode() in status.content
+    assert status.status_code == 200 and b"MARTIN" in status.content
 
 
 def test_opposition_to_telemedicine_blocks_with_a_clear_message(demo: Any, login: Any) -> None:
