@@ -65,7 +65,7 @@ def audit_record(
         establishment_id=establishment_id if establishment_id is not None else ctx.establishment_id,
         action=action,
         object_type=object_type,
-        object_id=str(object_id or ""),
+        object_id="" if object_id is None else str(object_id),
         object_repr=object_repr[:200],
         patient_data=patient_data,
         channel=ctx.channel,

@@ -19,6 +19,13 @@ def test_chain_detects_alteration(db):
     for i in range(3):
         audit_record(action="read", object_type="x", object_id=i)
     middle = AuditEntry.objects.order_by("id")[1]
-    AuditEntry.objects.filter(pk=middle.pk).update(object_id="999")
+    from django.db import connection
+
+    with connection.cursor() as cur:  # in PostgreSQL only a superuser can get past the append-only trigger
+        if connection.vendor == "postgresql":
+            cur.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER USER")
+        cur.execute("UPDATE audit_auditentry SET object_id = '999' WHERE id = %s", [middle.pk])
+        if connection.vendor == "postgresql":
+            cur.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER USER")
     checked, broken = audit_chain_verify()
     assert broken is not None and broken.entry_id == middle.pk and checked == 1
