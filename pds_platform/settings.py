@@ -198,7 +198,12 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     }
 else:
     # Redis: a task not acknowledged within this delay is redelivered (late ack).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
+    _visibility = env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
+    # Workers sweep unacknowledged messages back into the queue every few seconds (kombu's default is about
+    # every 100 s), so a killed worker's task comes back soon after the visibility timeout.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility,
+                                       "unacked_restore_interval": max(1, min(10, _visibility // 4)),
+                                       "unacked_restore_throttle": 1}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
