@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ TRANSFER_SYNTAXES = [
 RECONCILE_SECONDS = 1.0
 STORAGE_FULL_INCIDENT_EVERY = 60.0
 ORPHAN_GRACE_SECONDS = 30.0
+DUL_LOOP_DELAY = float(os.environ.get("PDS_DICOM_DUL_DELAY", "0.0005"))
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class Gateway:
         self._series: dict[str, Any] = {}
         self._last_full_incident = 0.0
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2 * config.max_associations + 2, thread_name_prefix="disk")
 
     # Association requested: known senders only.
     def on_requested(self, event: Any) -> None:
@@ -152,6 +155,8 @@ class Gateway:
             assoc.acse.send_reject(0x02, 0x01, 0x01)
             return
         if decision.accepted:
+            # pynetdicom's DUL polls with 1 ms naps between partial reads; shorter naps cut per-image latency.
+            assoc.dul._run_loop_delay = DUL_LOOP_DELAY
             assoc.pds_sender = Sender(calling_ae=calling, address=address, site_id=decision.site_id)
             return
         log.warning("association refused: %s", decision.reason)
@@ -180,54 +185,76 @@ class Gateway:
         sop_uid = str(req.AffectedSOPInstanceUID or "")
         try:
             header = storage.part10_header(sop_class_uid=sop_class, sop_instance_uid=sop_uid, transfer_syntax_uid=ts)
-            file_bytes = header + req.DataSet.getvalue()
-            meta = instance_meta_parse(file_bytes, transfer_syntax_uid=ts, sop_class_uid=sop_class,
-                                       sop_instance_uid=sop_uid)
-        except InstanceRejected as exc:
-            return self._refuse(sender, sop_uid, exc.status, exc.reason)
-        except Exception as exc:  # anything pydicom trips on is a file we cannot understand
+        except Exception as exc:
             return self._refuse(sender, sop_uid, 0xC210, f"cannot understand: {exc}")
+        file_bytes = header + req.DataSet.getvalue()
         if not storage.has_room(self.root, needed=len(file_bytes), min_free_mb=self.config.min_free_mb):
             self._storage_full(sender)
             return STATUS_OUT_OF_RESOURCES
+        # The disk flush (the slowest step) runs in a helper thread while this one parses and records.
+        tmp_future = self._pool.submit(storage.temp_write, self.root, (file_bytes,), tag=_safe_tag(sop_uid))
+        try:
+            meta = instance_meta_parse(file_bytes, transfer_syntax_uid=ts, sop_class_uid=sop_class,
+                                       sop_instance_uid=sop_uid)
+        except InstanceRejected as exc:
+            self._discard(tmp_future)
+            return self._refuse(sender, sop_uid, exc.status, exc.reason)
+        except Exception as exc:  # anything pydicom trips on is a file we cannot understand
+            self._discard(tmp_future)
+            return self._refuse(sender, sop_uid, 0xC210, f"cannot understand: {exc}")
         sha = storage.sha256_of(file_bytes)
         rel = meta.relative_path()
         now = timezone.now()
+        publish_future = self._pool.submit(self._publish, tmp_future, rel)
         try:
-            storage.durable_write(self.root, rel, (file_bytes,), tag=meta.sop_instance_uid, sha256=sha)
+            return self._record(sender, meta, rel, file_bytes, sha, now, publish_future)
         except FileExistsError:
             return self._existing_file(sender, meta, rel, file_bytes, sha, now)
         except OSError:
             log.exception("disk write failed for %s", meta.sop_instance_uid)
             return STATUS_OUT_OF_RESOURCES
-        try:
-            return self._record(sender, meta, rel, file_bytes, sha, now)
         except Exception:
             log.exception("could not record %s; the sender will retry", meta.sop_instance_uid)
-            self._unlink_unacknowledged(rel)
+            if _created(publish_future):
+                self._unlink_unacknowledged(rel)
             _db_reset()
             return STATUS_OUT_OF_RESOURCES
 
+    def _publish(self, tmp_future: Future[Path], rel: str) -> None:
+        storage.publish(self.root, tmp_future.result(), rel)
+
+    def _discard(self, tmp_future: Future[Path]) -> None:
+        try:
+            storage.discard(tmp_future.result())
+        except Exception:  # the write itself failed: nothing to remove
+            pass
+
     # --- helpers ---
 
-    def _record(self, sender: Sender, meta: InstanceMeta, rel: str, file_bytes: bytes, sha: str, now: Any) -> int:
-        """Record the row for a file we wrote under ``rel``; resolve a duplicate that won the race."""
+    def _record(self, sender: Sender, meta: InstanceMeta, rel: str, file_bytes: bytes, sha: str, now: Any,
+                publish_future: Future[None]) -> int:
+        """Record the row for the file being published under ``rel``; the commit waits for the publication
+        (FileExistsError: the name exists, see _existing_file). Resolves a duplicate that won the race."""
         from apps.studies.selectors import stored_instance_for
         from apps.studies.services import instance_record
 
         for attempt in (1, 2):
             ref = self._series_ref(sender, meta, now)
             try:
-                instance_record(ref=ref, meta=meta, rel_path=rel, size=len(file_bytes), sha256=sha, now=now)
+                instance_record(ref=ref, meta=meta, rel_path=rel, size=len(file_bytes), sha256=sha, now=now,
+                                before_commit=publish_future.result)
                 return STATUS_SUCCESS
             except IntegrityError:
+                created = _created(publish_future)
                 stored = stored_instance_for(meta.sop_instance_uid)
                 if stored is None:  # stale cached series/study (e.g. deleted): look them up again
                     self._series.pop(meta.series_uid, None)
                     if attempt == 2:
                         raise
+                    if not created:
+                        raise FileExistsError(rel) from None
                     continue
-                if stored.path != rel:  # recorded under another study: our file was never acknowledged
+                if created and stored.path != rel:  # recorded under another study: ours was never acknowledged
                     self._unlink_unacknowledged(rel)
                 return self._duplicate(sender, meta, stored, file_bytes, sha, now)
         raise AssertionError("unreachable")
@@ -337,6 +364,19 @@ class Gateway:
         except Exception:
             log.exception("could not record the storage incident")
             _db_reset()
+
+
+def _safe_tag(uid: str) -> str:
+    return "".join(c for c in uid[:64] if c.isdigit() or c == ".") or "x"
+
+
+def _created(publish_future: Future[None]) -> bool:
+    """Wait for a publication; True if it created the final file."""
+    try:
+        publish_future.result()
+        return True
+    except Exception:
+        return False
 
 
 def _db_reset() -> None:

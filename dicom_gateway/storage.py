@@ -79,13 +79,10 @@ def incoming_sweep(root: Path) -> int:
     return removed
 
 
-def durable_write(root: Path, rel_path: str, chunks: tuple[bytes, ...], *, tag: str, sha256: str) -> WrittenFile:
-    """Write ``chunks`` under ``root/rel_path``. Raises FileExistsError (nothing written) if the name exists,
-    OSError on a disk failure (nothing left under the final name)."""
-    final = root / rel_path
+def temp_write(root: Path, chunks: tuple[bytes, ...], *, tag: str) -> Path:
+    """First half of a durable write: the bytes under a temporary name, fsynced."""
     tmp = root / INCOMING / f"{tag}.{os.getpid()}.{threading.get_ident()}.tmp"
-    size = sum(len(c) for c in chunks)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     try:
         try:
             for c in chunks:
@@ -93,23 +90,45 @@ def durable_write(root: Path, rel_path: str, chunks: tuple[bytes, ...], *, tag: 
                 while view:
                     n = os.write(fd, view)
                     view = view[n:]
-            os.fsync(fd)
+            os.fdatasync(fd)
         finally:
             os.close(fd)
+    except BaseException:
+        discard(tmp)
+        raise
+    return tmp
+
+
+def discard(tmp: Path) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+
+
+def publish(root: Path, tmp: Path, rel_path: str) -> None:
+    """Second half: give the fsynced temporary file its final name without ever replacing an existing
+    file (FileExistsError, nothing changed), then fsync the directory so that the name survives a crash."""
+    final = root / rel_path
+    try:
         try:
             os.link(tmp, final)
         except FileNotFoundError:
             final.parent.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(final.parent.parent)
-            _fsync_dir(final.parent.parent.parent)
+            for d in (final.parent.parent, final.parent.parent.parent):
+                _fsync_dir(d)
             os.link(tmp, final)
     finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        discard(tmp)
     _fsync_dir(final.parent)
-    return WrittenFile(rel_path=rel_path, size=size, sha256=sha256)
+
+
+def durable_write(root: Path, rel_path: str, chunks: tuple[bytes, ...], *, tag: str, sha256: str) -> WrittenFile:
+    """Write ``chunks`` under ``root/rel_path``. Raises FileExistsError (nothing written) if the name exists,
+    OSError on a disk failure (nothing left under the final name)."""
+    tmp = temp_write(root, chunks, tag=tag)
+    publish(root, tmp, rel_path)
+    return WrittenFile(rel_path=rel_path, size=sum(len(c) for c in chunks), sha256=sha256)
 
 
 def replace_unacknowledged(root: Path, rel_path: str, chunks: tuple[bytes, ...], *, tag: str, sha256: str) -> WrittenFile:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,10 +168,12 @@ def study_series_ensure(*, site_id: int, calling_ae: str, meta: Any, now: dt.dat
 
 @transaction.atomic
 def instance_record(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha256: str,
-                    now: dt.datetime) -> bool:
+                    now: dt.datetime, before_commit: Callable[[], object] | None = None) -> bool:
     """Record a durably written instance. Returns True if it arrived after the study was complete.
 
     Raises IntegrityError if the SOP Instance UID is already recorded (the caller resolves the duplicate).
+    ``before_commit`` (the gateway's "file is durably on disk" wait) runs last inside the transaction: the
+    statements overlap the disk flush, the commit never precedes it, and if it raises nothing is recorded.
     """
     Instance.objects.create(series_id=ref.series_id, study_id=ref.study_id, sop_instance_uid=meta.sop_instance_uid,
                             sop_class_uid=meta.sop_class_uid, transfer_syntax_uid=meta.transfer_syntax_uid,
@@ -180,11 +183,13 @@ def instance_record(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha2
     # Compare-and-set against the completion of the quiet period (see the module docstring).
     extended = Study.objects.filter(pk=ref.study_id, status=StudyStatus.RECEIVING).update(
         num_instances=F("num_instances") + 1, last_received_at=now)
-    if extended:
-        return False
-    Study.objects.filter(pk=ref.study_id).update(num_instances=F("num_instances") + 1, last_received_at=now)
-    _late_images_flag(study_id=ref.study_id, series_id=ref.series_id)
-    return True
+    late = not extended
+    if late:
+        Study.objects.filter(pk=ref.study_id).update(num_instances=F("num_instances") + 1, last_received_at=now)
+        _late_images_flag(study_id=ref.study_id, series_id=ref.series_id)
+    if before_commit is not None:
+        before_commit()
+    return late
 
 
 def _late_images_flag(*, study_id: int, series_id: int) -> None:

@@ -51,6 +51,7 @@ def make_instance(*, study_uid: str, series_uid: str, sop_uid: str | None = None
     ds.AccessionNumber = accession
     ds.StudyDate = dt.date.today().strftime("%Y%m%d")
     ds.StudyTime = "031500"
+    ds.StudyID = "1"
     ds.StudyDescription = description
     ds.SeriesDescription = series_description
     ds.SeriesNumber = series_number

@@ -1,0 +1,181 @@
+#!/usr/bin/env python
+"""Ingest benchmark (not a test): the same 300-slice 512x512 CT sent by dcmtk ``storescu`` to
+(a) our gateway (durable: fsync + database row before success), 1 and 4 parallel associations,
+(b) Orthanc (Debian package, default durable storage, own temp config on loopback), 1 and 4 associations,
+(c) dcmtk ``storescp`` (writes files, no fsync), 1 association.
+
+Every peer runs with TCP_NODELAY=1 (Debian's dcmtk and Orthanc otherwise leave Nagle on). Each
+send invents new study/series/instance UIDs (``storescu +IS``) so that no run is a duplicate.
+Prints per-run timings, images/s medians and the ratios, then ONE summary line of name=value pairs.
+
+Usage: DATABASE_URL=postgres://... .venv/bin/python benchmarks/ingest.py [--runs 3] [--slices 300]
+(``make bench`` sets DATABASE_URL; the gateway's tables are created with ``migrate`` + ``load_demo``.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def env_nodelay(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["TCP_NODELAY"] = "1"
+    env.update(extra)
+    return env
+
+
+def wait_echo(port: int, aec: str, aet: str = "VIERZON_CT", timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = subprocess.run(["echoscu", "-aet", aet, "-aec", aec, "127.0.0.1", str(port)], env=env_nodelay(),
+                           capture_output=True)
+        if r.returncode == 0:
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"{aec} on port {port} did not answer C-ECHO")
+
+
+def send(files: list[Path], port: int, aec: str, parallel: int) -> float:
+    """Wall time to send ``files`` over ``parallel`` concurrent associations (each its own storescu)."""
+    groups = [files[i::parallel] for i in range(parallel)]
+    cmds = [["storescu", "-aet", "VIERZON_CT", "-aec", aec, "-pdu", "131072", "+IS", "1000000",
+             "127.0.0.1", str(port), *map(str, g)] for g in groups]
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(c, env=env_nodelay(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for c in cmds]
+    outs = [p.communicate()[0] for p in procs]
+    dt = time.perf_counter() - t0
+    for p, out in zip(procs, outs, strict=True):
+        if p.returncode != 0 or b"E:" in out or b"F:" in out:
+            raise RuntimeError(f"storescu failed ({p.returncode}): {out.decode(errors='replace')[-2000:]}")
+    return dt
+
+
+def measure(name: str, files: list[Path], port: int, aec: str, parallel: int, runs: int) -> float:
+    rates = []
+    for i in range(runs):
+        dt = send(files, port, aec, parallel)
+        rates.append(len(files) / dt)
+        print(f"  {name} run {i + 1}: {dt:6.2f} s  {len(files) / dt:7.1f} images/s", flush=True)
+    med = statistics.median(rates)
+    print(f"{name}: median {med:.1f} images/s", flush=True)
+    return med
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--skip-orthanc", action="store_true")
+    args = parser.parse_args()
+
+    from tests.factories.dicom import SeriesSpec, write_study
+
+    work = Path(tempfile.mkdtemp(prefix="pds-bench-ingest-"))
+    try:
+        t0 = time.perf_counter()
+        _, files = write_study(work / "study", [SeriesSpec(1, args.slices)], rows=args.size, cols=args.size)
+        mb = sum(f.stat().st_size for f in files) / 1e6
+        print(f"Generated {len(files)} slices {args.size}x{args.size} ({mb:.0f} MB) in {time.perf_counter() - t0:.1f} s")
+        results: dict[str, float] = {}
+
+        # (a) our gateway, against DATABASE_URL (PostgreSQL under `make bench`).
+        gw_port = free_port()
+        genv = env_nodelay(PDS_DICOM_PORT=str(gw_port), PDS_DICOM_STORAGE_ROOT=str(work / "gateway"),
+                           PDS_VAR_DIR=str(work / "var"), PDS_DICOM_QUIET_SECONDS="3600", PDS_DICOM_MIN_FREE_MB="100",
+                           PYTHONUNBUFFERED="1")
+        for step in (["migrate", "--noinput", "-v0"], ["load_demo"]):
+            subprocess.run([PY, "manage.py", *step], cwd=ROOT, env=genv, check=True, stdout=subprocess.DEVNULL)
+        log = open(work / "gateway.log", "wb")
+        gw = subprocess.Popen([PY, "manage.py", "run_gateway", "--no-reconcile"], cwd=ROOT, env=genv, stdout=log,
+                              stderr=subprocess.STDOUT)
+        try:
+            wait_echo(gw_port, "PDS_GATEWAY")
+            results["gateway_1assoc_img_per_s"] = measure("gateway, 1 association", files, gw_port, "PDS_GATEWAY", 1,
+                                                          args.runs)
+            results["gateway_4assoc_img_per_s"] = measure("gateway, 4 associations", files, gw_port, "PDS_GATEWAY",
+                                                          4, args.runs)
+        finally:
+            stop(gw)
+            log.close()
+
+        # (b) Orthanc with its defaults (SQLite index, files on disk), own config and storage.
+        if not args.skip_orthanc and shutil.which("Orthanc"):
+            o_dicom, o_http = free_port(), free_port()
+            cfg = {"Name": "bench", "StorageDirectory": str(work / "orthanc" / "storage"),
+                   "IndexDirectory": str(work / "orthanc" / "index"), "DicomAet": "ORTHANC", "DicomPort": o_dicom,
+                   "HttpPort": o_http, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
+                   "DicomCheckCalledAet": False, "Plugins": []}
+            (work / "orthanc").mkdir()
+            (work / "orthanc" / "orthanc.json").write_text(json.dumps(cfg))
+            olog = open(work / "orthanc.log", "wb")
+            orthanc = subprocess.Popen(["Orthanc", str(work / "orthanc" / "orthanc.json")], env=env_nodelay(),
+                                       stdout=olog, stderr=subprocess.STDOUT)
+            try:
+                wait_echo(o_dicom, "ORTHANC")
+                results["orthanc_1assoc_img_per_s"] = measure("Orthanc, 1 association", files, o_dicom, "ORTHANC",
+                                                              1, args.runs)
+                results["orthanc_4assoc_img_per_s"] = measure("Orthanc, 4 associations", files, o_dicom, "ORTHANC",
+                                                              4, args.runs)
+            finally:
+                stop(orthanc)
+                olog.close()
+
+        # (c) dcmtk storescp (no fsync).
+        s_port = free_port()
+        (work / "storescp").mkdir()
+        scp = subprocess.Popen(["storescp", "-od", str(work / "storescp"), "-pdu", "131072", str(s_port)],
+                               env=env_nodelay(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_echo(s_port, "STORESCP")
+            results["storescp_1assoc_img_per_s"] = measure("dcmtk storescp, 1 association", files, s_port,
+                                                           "STORESCP", 1, args.runs)
+        finally:
+            stop(scp)
+
+        g1 = results["gateway_1assoc_img_per_s"]
+        if "orthanc_1assoc_img_per_s" in results:
+            results["ingest_ratio_vs_orthanc"] = g1 / results["orthanc_1assoc_img_per_s"]
+            results["ingest_ratio_4assoc_vs_orthanc_4assoc"] = (results["gateway_4assoc_img_per_s"]
+                                                                / results["orthanc_4assoc_img_per_s"])
+        results["gateway_4assoc_vs_1assoc_ratio"] = results["gateway_4assoc_img_per_s"] / g1
+        results["ingest_ratio_vs_storescp"] = g1 / results["storescp_1assoc_img_per_s"]
+        print()
+        print(" ".join(f"{k}={v:.2f}" for k, v in results.items()))
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
