@@ -85,6 +85,38 @@ def present(driver: Any, selector: str) -> bool:
     return bool(driver.find_elements(By.CSS_SELECTOR, selector))
 
 
+def write_phantom_study(directory: Path, *, accession: str, patient_id: str) -> list[Path]:
+    """A head-like CT phantom (skull ring, brain, a small hyperdense collection) so the viewer shows something
+    a reader recognises: two series, 128x128, real Hounsfield units through rescale intercept -1024."""
+    import numpy as np
+    from pydicom.uid import generate_uid
+
+    from tests.factories.dicom import make_instance
+
+    directory.mkdir(parents=True, exist_ok=True)
+    study_uid = generate_uid()
+    yy, xx = np.mgrid[0:128, 0:128]
+    files = []
+    for number, (description, slices) in enumerate((("Axial", 6), ("Bone", 3)), start=1):
+        series_uid = generate_uid()
+        for n in range(1, slices + 1):
+            r = np.hypot((yy - 64) / 1.15, xx - 64)
+            hu = np.full((128, 128), -1000.0)
+            hu[r < 52] = 1200  # skull
+            hu[r < 47] = 35 + 5 * np.sin(xx[r < 47] / 4.0)  # brain, grey/white texture
+            hu[np.hypot(yy - 40, xx - 64) < 6] = 15  # ventricle
+            hu[(np.hypot(yy - 60, xx - 100) < 8 + n) & (r < 47)] = 70  # subdural collection
+            ds = make_instance(study_uid=study_uid, series_uid=series_uid, number=n, series_number=number,
+                               rows=128, cols=128, accession=accession, patient_id=patient_id,
+                               patient_name="BROWSER^ALICE", series_description=description)
+            ds.BitsStored, ds.HighBit = 16, 15
+            ds.PixelData = (hu + 1024).clip(0, 65535).astype(np.uint16).tobytes()
+            path = directory / f"s{number}_{n:03d}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            files.append(path)
+    return files
+
+
 @pytest.fixture
 def web(process_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     port = free_port()
@@ -104,7 +136,6 @@ def test_full_journey_request_validate_images_claim_view_sign_report(
     from selenium.webdriver.support.ui import Select
 
     from pds_platform.celery import app
-    from tests.factories.dicom import SeriesSpec, write_study
 
     app.control.purge()
     dicom_port = free_port()
@@ -132,6 +163,7 @@ def test_full_journey_request_validate_images_claim_view_sign_report(
         Select(css(phys, "#id_urgency")).select_by_value("vital")
         Select(css(phys, "#id_modality_code")).select_by_value("CT")
         css(phys, "#id_patient_informed").click()
+        phys.execute_script("window.scrollTo(0, 0)")
         shot(phys, tmp_path, "request-form")
         css(phys, "#submit-request").click()
         wait_until(lambda: "/worklist/c/" in phys.current_url, timeout=30, message="status page")
@@ -157,8 +189,7 @@ def test_full_journey_request_validate_images_claim_view_sign_report(
         assert phys.execute_script("return window.__noReload") == marker
 
         # 3. The radiographer's modality sends the study with storescu; it is matched by accession number.
-        _, files = write_study(tmp_path / "study", [SeriesSpec(1, 6), SeriesSpec(2, 3, "Bone")], rows=64, cols=64,
-                               accession="ACC-E2E", patient_id="IPP-E2E")
+        files = write_phantom_study(tmp_path / "study", accession="ACC-E2E", patient_id="IPP-E2E")
         sent = subprocess.run(["storescu", "-aec", "PDS_GATEWAY", "-aet", "VIERZON_CT", "127.0.0.1",
                                str(dicom_port), *map(str, files)], capture_output=True, timeout=60)
         assert sent.returncode == 0, sent.stderr.decode()
@@ -177,7 +208,7 @@ def test_full_journey_request_validate_images_claim_view_sign_report(
         wait_until(lambda: present(radio, "#report-form"), timeout=20, message="report editor")
         css(radio, "#open-viewer").click()
         wait_until(lambda: radio.execute_script(
-            "var i=document.getElementById('slice'); return i && i.complete && i.naturalWidth === 64"),
+            "var i=document.getElementById('slice'); return i && i.complete && i.naturalWidth === 128"),
             timeout=30, message="slice rendered")
         first = css(radio, "#slice").get_attribute("data-instance")
         css(radio, "#viewport").send_keys(Keys.ARROW_DOWN)
@@ -185,7 +216,7 @@ def test_full_journey_request_validate_images_claim_view_sign_report(
                    message="keyboard scroll")
         css(radio, "button[data-preset='brain']").click()
         wait_until(lambda: "preset=brain" in css(radio, "#slice").get_attribute("src") and radio.execute_script(
-            "return document.getElementById('slice').naturalWidth === 64"), timeout=20, message="brain window")
+            "return document.getElementById('slice').naturalWidth === 128"), timeout=20, message="brain window")
         shot(radio, tmp_path, "viewer")
         radio.get(f"{web}/worklist/c/{case.public_id}/")
         conclusion = css(radio, "#rep-conclusion")
