@@ -141,7 +141,7 @@ def instance_meta_parse(file_bytes: bytes, *, transfer_syntax_uid: str, sop_clas
         ds = dcmread(BytesIO(file_bytes), force=False)
         # Reading is lazy: walk every top-level element so that a truncated stream fails here.
         elements = list(ds.keys())
-        pixel = ds.get((0x7FE0, 0x0010))
+        pixel = ds.get((0x7FE0, 0x0010)) or ds.get((0x7FE0, 0x0008)) or ds.get((0x7FE0, 0x0009))
         pixel_len = len(pixel.value) if pixel is not None and pixel.value is not None else None
     except (InvalidDicomError, EOFError, ValueError, TypeError, KeyError, NotImplementedError, OverflowError,
             AttributeError, IndexError) as exc:
@@ -161,7 +161,9 @@ def instance_meta_parse(file_bytes: bytes, *, transfer_syntax_uid: str, sop_clas
                                    f"SOP Class UID {sop_class} does not match the request ({sop_class_uid})")
         if sop_instance_uid and sop_uid != sop_instance_uid:
             raise InstanceRejected(STATUS_SOP_CLASS_MISMATCH, "SOP Instance UID does not match the request")
-        if transfer_syntax_uid in NATIVE_TRANSFER_SYNTAXES and pixel_len is not None:
+        if not pixel_len:  # every storage SOP class we accept is an image: a stream cut before its pixels
+            raise InstanceRejected(STATUS_TRUNCATED, "no pixel data (truncated?)")
+        if transfer_syntax_uid in NATIVE_TRANSFER_SYNTAXES:
             expected = _expected_pixel_bytes(ds)
             if expected is not None and pixel_len < expected:
                 raise InstanceRejected(STATUS_TRUNCATED, f"pixel data truncated ({pixel_len} of {expected} bytes)")

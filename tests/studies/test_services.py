@@ -1,0 +1,196 @@
+"""Study assembly, completion, hand-off to routing, late series, ultrasound (database, no gateway process)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import BytesIO
+
+import pytest
+from django.db import IntegrityError
+from django.utils import timezone
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from apps.regions.models import DicomNode
+from apps.studies import services
+from apps.studies.models import Instance, Series, Study, StudyStatus
+from apps.traceability.models import IncidentKind, TechnicalIncident
+from apps.worklist.models import CaseEvent, CaseEventKind
+from dicom_gateway.metadata import instance_meta_parse
+from tests.factories.dicom import US_IMAGE_STORAGE, make_instance
+
+pytestmark = pytest.mark.django_db
+
+
+def meta_of(**kw):
+    ds = make_instance(**kw)
+    bio = BytesIO()
+    ds.save_as(bio, enforce_file_format=True)
+    return instance_meta_parse(bio.getvalue(), transfer_syntax_uid=ExplicitVRLittleEndian)
+
+
+class Broker:
+    """Stands in for the Celery app's send_task (the broker is a third party; its outage is simulated)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list]] = []
+        self.down = False
+
+    def send_task(self, name, args=None, **kw):
+        if self.down:
+            raise ConnectionError("broker down")
+        self.sent.append((name, args))
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    from pds_platform.celery import app
+
+    b = Broker()
+    monkeypatch.setattr(app, "send_task", b.send_task)
+    return b
+
+
+def receive(site_id, study_uid, series_uid, n, *, series_number=1, modality="CT", sop_class=None):
+    kw = {"sop_class": sop_class} if sop_class else {}
+    now = timezone.now()
+    for i in range(1, n + 1):
+        meta = meta_of(study_uid=study_uid, series_uid=series_uid, number=i, series_number=series_number,
+                       modality=modality, **kw)
+        ref = services.study_series_ensure(site_id=site_id, calling_ae="VIERZON_CT", meta=meta, now=now)
+        services.instance_record(ref=ref, meta=meta, rel_path=meta.relative_path(), size=10, sha256="0" * 64, now=now)
+    return Study.objects.get(study_uid=study_uid)
+
+
+def later(seconds=60):
+    return timezone.now() + dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("calling, called, address, accepted, diagnostic", [
+    ("VIERZON_CT", "PDS_GATEWAY", "127.0.0.1", True, 0),
+    ("VIERZON_CT", "PDS_GATEWAY", "::1", True, 0),
+    ("VIERZON_CT", "PDS_GATEWAY", "10.20.30.40", True, 0),
+    ("VIERZON_CT", "OTHER", "127.0.0.1", False, 0x07),
+    ("VIERZON_CT", "PDS_GATEWAY", "192.0.2.7", False, 0x03),
+    ("VIERZON_CT", "PDS_GATEWAY", "not-an-ip", False, 0x03),
+    ("UNKNOWN", "PDS_GATEWAY", "127.0.0.1", False, 0x03),
+])
+@pytest.mark.django_db(False)
+def test_only_known_senders_from_their_hosts(calling, called, address, accepted, diagnostic):
+    node = DicomNode(ae_title="VIERZON_CT", allowed_hosts="127.0.0.1, ::1, 10.20.0.0/16", establishment_id=7)
+    d = services.sender_decide(calling_ae=calling, called_ae=called, address=address, tls=False,
+                               gateway_aet="PDS_GATEWAY", node=node if calling == "VIERZON_CT" else None)
+    assert (d.accepted, d.diagnostic) == (accepted, diagnostic)
+    assert d.site_id == (7 if accepted else d.site_id)
+
+
+def test_inactive_node_and_tls_requirement(demo, settings):
+    node = DicomNode.objects.get(ae_title="VIERZON_CT")
+    assert services.sender_check(calling_ae="VIERZON_CT", called_ae=settings.PDS_DICOM_AET, address="::1",
+                                 tls=False).site_id == demo.establishments["vierzon"].pk
+    node.tls_required = True
+    node.save()
+    kw = {"calling_ae": "VIERZON_CT", "called_ae": settings.PDS_DICOM_AET, "address": "127.0.0.1"}
+    assert not services.sender_check(tls=False, **kw).accepted
+    assert services.sender_check(tls=True, **kw).accepted
+    DicomNode.objects.filter(pk=node.pk).update(active=False)
+    assert not services.sender_check(tls=True, **kw).accepted
+
+
+def test_refused_association_is_a_security_event_and_an_incident(demo):
+    from apps.audit.models import AuditEntry
+
+    d = services.sender_check(calling_ae="EVIL", called_ae="PDS_GATEWAY", address="10.1.2.3", tls=False)
+    services.association_refused_record(calling_ae="EVIL", called_ae="PDS_GATEWAY", address="10.1.2.3", decision=d)
+    assert AuditEntry.objects.filter(action="security", details__calling_ae="EVIL").exists()
+    assert TechnicalIncident.objects.filter(kind=IncidentKind.ASSOCIATION_REFUSED).count() == 1
+
+
+def test_study_assembled_completed_and_routed_once(demo, broker, django_capture_on_commit_callbacks):
+    site = demo.establishments["vierzon"].pk
+    study_uid, s1, s2 = generate_uid(), generate_uid(), generate_uid()
+    receive(site, study_uid, s1, 3, series_number=1)
+    study = receive(site, study_uid, s2, 2, series_number=2)
+    assert (study.num_series, study.num_instances, study.status) == (2, 5, StudyStatus.RECEIVING)
+    assert study.other_patient_ids == [{"id": "1234567890123", "issuer": "INS-NIR", "type": ""}]
+    assert study.patient_id_issuer == "CHVIERZON" and study.station_name == "VZ-CT1" and study.body_part == "HEAD"
+    assert services.studies_reconcile(now=timezone.now()).completed == ()  # not quiet yet
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.studies_reconcile(now=later())
+    assert result.completed == (study.pk,)
+    study.refresh_from_db()
+    assert study.status == StudyStatus.ROUTED and study.routing_enqueued_at and study.case_id
+    assert broker.sent == [("routing.route_case", [study.case_id])]
+    assert study.case.origin == "dicom" and study.case.local_patient_id == "PAT-0001"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.studies_reconcile(now=later(120))
+    assert len(broker.sent) == 1
+
+
+def test_broker_down_leaves_the_study_pending_until_it_is_back(demo, broker, django_capture_on_commit_callbacks):
+    broker.down = True
+    study = receive(demo.establishments["vierzon"].pk, generate_uid(), generate_uid(), 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.studies_reconcile(now=later())
+    study.refresh_from_db()
+    assert study.status == StudyStatus.COMPLETE and study.case_id and study.routing_enqueued_at is None
+    assert services.studies_reconcile(now=later()).pending == (study.pk,)
+    broker.down = False
+    assert services.studies_reconcile(now=later()).routed == (study.pk,)
+    study.refresh_from_db()
+    assert study.status == StudyStatus.ROUTED and broker.sent == [("routing.route_case", [study.case_id])]
+
+
+def test_late_series_is_attached_flagged_and_not_routed_again(demo, broker, django_capture_on_commit_callbacks):
+    site = demo.establishments["vierzon"].pk
+    study_uid = generate_uid()
+    receive(site, study_uid, generate_uid(), 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.studies_reconcile(now=later())
+    late_uid = generate_uid()
+    with django_capture_on_commit_callbacks(execute=True):
+        study = receive(site, study_uid, late_uid, 2, series_number=9)
+        services.studies_reconcile(now=later(120))
+    assert study.late_series and study.num_series == 2 and study.num_instances == 4
+    assert Series.objects.get(series_uid=late_uid).received_after_completion
+    assert study.case.late_images
+    assert CaseEvent.objects.filter(case=study.case, kind=CaseEventKind.LATE_IMAGES).count() == 1
+    assert TechnicalIncident.objects.filter(kind=IncidentKind.LATE_SERIES, study=study).count() == 1
+    assert len(broker.sent) == 1
+
+
+def test_ultrasound_is_stored_flagged_and_never_routed(demo, broker, django_capture_on_commit_callbacks):
+    study = receive(demo.establishments["vierzon"].pk, generate_uid(), generate_uid(), 2, modality="US",
+                    sop_class=US_IMAGE_STORAGE)
+    assert study.ultrasound
+    with django_capture_on_commit_callbacks(execute=True):
+        services.studies_reconcile(now=later())
+    study.refresh_from_db()
+    assert study.status == StudyStatus.NOT_ROUTED and study.case_id is None and broker.sent == []
+
+
+def test_a_sop_instance_uid_is_recorded_once(demo):
+    site = demo.establishments["vierzon"].pk
+    study_uid, series_uid = generate_uid(), generate_uid()
+    meta = meta_of(study_uid=study_uid, series_uid=series_uid)
+    now = timezone.now()
+    ref = services.study_series_ensure(site_id=site, calling_ae="VIERZON_CT", meta=meta, now=now)
+    services.instance_record(ref=ref, meta=meta, rel_path="a", size=1, sha256="a", now=now)
+    with pytest.raises(IntegrityError):
+        services.instance_record(ref=ref, meta=meta, rel_path="a", size=1, sha256="b", now=now)
+    assert Instance.objects.filter(sop_instance_uid=meta.sop_instance_uid).count() == 1
+    assert Study.objects.get(study_uid=study_uid).num_instances == 1
+
+
+def test_commit_waits_for_the_disk_and_a_disk_failure_records_nothing(demo):
+    site = demo.establishments["vierzon"].pk
+    meta = meta_of(study_uid=generate_uid(), series_uid=generate_uid())
+    now = timezone.now()
+    ref = services.study_series_ensure(site_id=site, calling_ae="VIERZON_CT", meta=meta, now=now)
+
+    def disk_failed():
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        services.instance_record(ref=ref, meta=meta, rel_path="a", size=1, sha256="a", now=now,
+                                 before_commit=disk_failed)
+    assert not Instance.objects.filter(sop_instance_uid=meta.sop_instance_uid).exists()
