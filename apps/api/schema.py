@@ -11,6 +11,9 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "apps.api.authentication.ApiKeyAuthentication"
     name = ["bearerAuth", "apiKeyHeader"]
 
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return [{"bearerAuth": []}, {"apiKeyHeader": []}]  # either header, not both
+
     def get_security_definition(self, auto_schema: Any) -> list[dict[str, Any]]:
         return [
             {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API key>"},

@@ -25,16 +25,19 @@ from rest_framework.views import APIView
 from apps.api import fhir, selectors
 from apps.api import serializers as s
 from apps.api.authentication import ApiKeyAuthentication, Integration, SessionAuthentication
+from apps.api.models import WebhookSubscription
 from apps.api.permissions import IntegrationOnly, ScopedAccess
 from apps.api.throttles import ApiKeyRateThrottle
 from apps.audit.services import audit_read, audit_record
 from apps.core.errors import ApplicationError, NotFoundError
-from apps.worklist.models import CaseStatus, Origin, Urgency
+from apps.regions.models import Establishment
+from apps.studies.models import Study
+from apps.worklist.models import Case, CaseStatus, Origin, Urgency
 
 PARIS = ZoneInfo("Europe/Paris")
 UUID_RE = r"[0-9a-fA-F-]{36}"
-PROBLEM = OpenApiResponse(s.ProblemSerializer, description="Problem document (application/problem+json).")
-ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM}
+PROBLEM = OpenApiResponse(s.ProblemSerializer, description="Problem document (RFC 9457).")
+ERRORS: dict[Any, Any] = {(code, "application/problem+json"): PROBLEM for code in (400, 401, 403, 404, 429)}
 
 
 class ApiView(APIView):
@@ -61,6 +64,7 @@ def _audit_list(object_type: str, ids: list[Any], *, view: str) -> None:
                     retrieve=extend_schema(summary="One establishment", responses={200: s.EstablishmentSerializer, **ERRORS}))
 class EstablishmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     serializer_class = s.EstablishmentSerializer
+    queryset = Establishment.objects.none()  # for the schema; get_queryset scopes every request
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> Any:
@@ -103,6 +107,7 @@ class PDFRenderer(renderers.BaseRenderer):
 )
 class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     serializer_class = s.RequestOutputSerializer
+    queryset = Case.objects.none()
     filterset_class = RequestFilter
     lookup_field = "public_id"
     lookup_value_regex = UUID_RE
@@ -159,7 +164,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(summary="Cancel an open request", request=s.CancelInputSerializer,
-                   responses={200: s.RequestOutputSerializer, 409: PROBLEM, **ERRORS})
+                   responses={200: s.RequestOutputSerializer, (409, "application/problem+json"): PROBLEM, **ERRORS})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, public_id: str) -> Response:
         from apps.api.services import case_cancel
@@ -249,6 +254,7 @@ class StudyFilter(django_filters.FilterSet):
                     retrieve=extend_schema(summary="One study", responses={200: s.StudySerializer, **ERRORS}))
 class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     serializer_class = s.StudySerializer
+    queryset = Study.objects.none()
     filterset_class = StudyFilter
 
     def get_queryset(self) -> Any:
@@ -295,7 +301,7 @@ def _not_available(what: str) -> ApplicationError:
 
 class OnDutyView(ApiView):
     @extend_schema(summary="Who is on duty for modality M at site S at time T",
-                   parameters=[s.OnDutyQuerySerializer], responses={200: OpenApiTypes.OBJECT, 503: PROBLEM, **ERRORS})
+                   parameters=[s.OnDutyQuerySerializer], responses={200: OpenApiTypes.OBJECT, (503, "application/problem+json"): PROBLEM, **ERRORS})
     def get(self, request: Request) -> Response:
         q = s.OnDutyQuerySerializer(data=request.query_params)
         q.is_valid(raise_exception=True)
@@ -314,7 +320,7 @@ class OnDutyView(ApiView):
 
 class CoverageView(ApiView):
     @extend_schema(summary="Tonight's coverage of the region (week of the given Monday)",
-                   parameters=[s.CoverageQuerySerializer], responses={200: OpenApiTypes.OBJECT, 503: PROBLEM, **ERRORS})
+                   parameters=[s.CoverageQuerySerializer], responses={200: OpenApiTypes.OBJECT, (503, "application/problem+json"): PROBLEM, **ERRORS})
     def get(self, request: Request) -> Response:
         q = s.CoverageQuerySerializer(data=request.query_params)
         q.is_valid(raise_exception=True)
@@ -341,6 +347,7 @@ class CoverageView(ApiView):
 class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ApiViewSet):
     permission_classes = [ScopedAccess, IntegrationOnly]
     serializer_class = s.WebhookOutputSerializer
+    queryset = WebhookSubscription.objects.none()
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> Any:
