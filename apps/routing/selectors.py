@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from apps.regions.calendar import pds_kind_at
-from apps.regions.models import Establishment
+from apps.regions.models import Establishment, PoolingZone
 from apps.regions.selectors import agreements_in_force, region_calendar_spec
 from apps.rosters.models import OnCallLine, Shift
-from apps.routing.models import Notification, RoutingRule
+from apps.routing.models import Notification, RoutingRule, RoutingTarget
 from apps.routing.rules import DAYTIME, Candidate, CaseFacts, RuleFacts, TargetFacts, case_load_weight
 
 
@@ -85,44 +85,59 @@ def period_kind_at(region: object, at: dt.datetime) -> str:
 
 def case_facts_for(*, site: Establishment, modality_code: str, eligible: bool, urgency: str, at: dt.datetime,
                    case_id: int = 0, subspecialty: str = "") -> CaseFacts:
-    zones = frozenset(site.territory.pooling_zones.values_list("pk", flat=True))
+    zones = frozenset(PoolingZone.objects.filter(territories=site.territory_id).values_list("pk", flat=True))
     return CaseFacts(case_id, site.pk, zones, modality_code, eligible, urgency,
                      period_kind_at(site.territory.region, at), subspecialty)
 
 
-def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.datetime) -> list[RuleFacts]:
-    """The region's active rules as plain facts, with each target evaluated for this site and modality."""
-    rules = (RoutingRule.objects.filter(region_id=region_id, active=True)
-             .prefetch_related("modalities",
-                               Prefetch("targets__line", queryset=OnCallLine.objects.prefetch_related(
-                                   "modalities", "served_sites", "holders"))))
-    partners = set(agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality_code)
-                   .values_list("partner_id", flat=True))
-    out = []
-    for r in rules:
-        targets = []
-        for t in sorted(r.targets.all(), key=lambda t: (t.order, t.pk)):
-            ln = t.line
-            holders = [h.pk for h in ln.holders.all()]
-            targets.append(TargetFacts(
-                ln.pk, ln.name, ln.kind, serves_site=site_id in {s.pk for s in ln.served_sites.all()},
-                covers_modality=modality_code in {m.code for m in ln.modalities.all()},
-                agreement=any(h == site_id or h in partners for h in holders),
-                overflow_threshold=ln.overflow_threshold))
-        out.append(RuleFacts(r.pk, r.name, r.scope_kind, r.site_id, r.zone_id,
-                             frozenset(m.code for m in r.modalities.all()), frozenset(r.period_kinds or []),
-                             tuple(targets), r.priority,
-                             (r.delay_vital_minutes, r.delay_urgent_minutes, r.delay_deferred_minutes)))
-    return out
+def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.datetime,
+                   zone_ids: frozenset[int] | None = None) -> list[RuleFacts]:
+    """The active rules that may apply to this site and modality, as plain facts, each target evaluated for
+    this site and modality. Loaded with flat queries (no model instances): this runs for every decision.
+    ``RuleFacts.modalities`` holds only ``modality_code`` (the rules were filtered on it)."""
+    if zone_ids is None:
+        zone_ids = frozenset(PoolingZone.objects.filter(territories__establishments=site_id)
+                             .values_list("pk", flat=True))
+    rules = list(RoutingRule.objects.filter(region_id=region_id, active=True, modalities=modality_code)
+                 .filter(Q(scope_kind="site", site_id=site_id) | Q(scope_kind="zone", zone_id__in=zone_ids))
+                 .values("pk", "name", "scope_kind", "site_id", "zone_id", "period_kinds", "priority",
+                         "delay_vital_minutes", "delay_urgent_minutes", "delay_deferred_minutes"))
+    if not rules:
+        return []
+    # One query for the targets, each with whether its line serves the site, covers the modality and has a
+    # holder with an agreement in force with the site (or is the site itself).
+    partners = agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality_code)
+    line_ref = OuterRef("line_id")
+    targets = list(
+        RoutingTarget.objects.filter(rule_id__in=[r["pk"] for r in rules]).order_by("rule_id", "order", "pk")
+        .annotate(
+            serves=Exists(OnCallLine.served_sites.through.objects.filter(oncallline_id=line_ref,
+                                                                         establishment_id=site_id)),
+            covers=Exists(OnCallLine.modalities.through.objects.filter(oncallline_id=line_ref,
+                                                                       modality_id=modality_code)),
+            agreed=Exists(OnCallLine.holders.through.objects.filter(oncallline_id=line_ref).filter(
+                Q(establishment_id=site_id) | Q(establishment_id__in=partners.values("partner_id")))))
+        .values("rule_id", "line_id", "line__name", "line__kind", "line__overflow_threshold", "line__active",
+                "serves", "covers", "agreed"))
+    by_rule: dict[int, list[TargetFacts]] = {}
+    for t in targets:
+        by_rule.setdefault(t["rule_id"], []).append(TargetFacts(
+            t["line_id"], t["line__name"], t["line__kind"], serves_site=t["serves"] and t["line__active"],
+            covers_modality=t["covers"], agreement=t["agreed"], overflow_threshold=t["line__overflow_threshold"]))
+    return [RuleFacts(r["pk"], r["name"], r["scope_kind"], r["site_id"], r["zone_id"], frozenset({modality_code}),
+                      frozenset(r["period_kinds"] or []), tuple(by_rule.get(r["pk"], ())), r["priority"],
+                      (r["delay_vital_minutes"], r["delay_urgent_minutes"], r["delay_deferred_minutes"]))
+            for r in rules]
 
 
 def duty_candidates(*, line_ids: list[int], at: dt.datetime) -> dict[int, tuple[Candidate, ...]]:
     shifts = list(Shift.objects.filter(line_id__in=line_ids, start__lte=at, end__gt=at)
-                  .select_related("radiologist").order_by("line_id", "radiologist_id"))
-    loads = radiologist_loads(sorted({s.radiologist_id for s in shifts}))
+                  .order_by("line_id", "radiologist_id")
+                  .values_list("line_id", "role", "radiologist_id", "radiologist__first_name",
+                               "radiologist__last_name", "radiologist__subspecialties"))
+    loads = radiologist_loads(sorted({s[2] for s in shifts}))
     out: dict[int, list[Candidate]] = {}
-    for s in shifts:
-        out.setdefault(s.line_id, []).append(Candidate(
-            s.radiologist_id, s.radiologist.display_name, s.line_id, s.role, loads.get(s.radiologist_id, 0.0),
-            frozenset(s.radiologist.subspecialties or [])))
+    for line_id, role, rid, first, last, subs in shifts:
+        out.setdefault(line_id, []).append(Candidate(rid, f"Dr {first} {last}".strip(), line_id, role,
+                                                     loads.get(rid, 0.0), frozenset(subs or [])))
     return {k: tuple(v) for k, v in out.items()}

@@ -57,7 +57,7 @@ def routing_decide(case: Case, *, at: dt.datetime, level: int = 0,
     duty: dict = {}
     if facts.eligible:
         rule = match_rule(facts, rule_facts_for(region_id=site.territory.region_id, site_id=site.pk,
-                                                modality_code=case.modality_id, at=at))
+                                                modality_code=case.modality_id, at=at, zone_ids=facts.zone_ids))
         if rule is not None:
             duty = duty_candidates(line_ids=[t.line_id for t in rule.targets], at=at)
     decision = decide(facts, rule, duty, level=level, excluded=excluded)
