@@ -218,11 +218,19 @@ class WebhookDeliverySerializer(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
 
 
+def _plausible_year(value: Any) -> Any:
+    if value is not None and not 2000 <= value.year <= 2100:
+        raise serializers.ValidationError("Give a date between the years 2000 and 2100.")
+    return value
+
+
 class OnDutyQuerySerializer(serializers.Serializer):
-    site = serializers.IntegerField(min_value=1)
+    site = serializers.IntegerField(min_value=1, max_value=2**62)
     modality = serializers.CharField(max_length=4)
-    at = serializers.DateTimeField(required=False)
+    at = serializers.DateTimeField(required=False, validators=[_plausible_year])
 
 
 class CoverageQuerySerializer(serializers.Serializer):
-    week_start = serializers.DateField(required=False)
+    at = serializers.DateTimeField(required=False, validators=[_plausible_year])
+    week_start = serializers.DateField(required=False, validators=[_plausible_year])
+    site = serializers.IntegerField(required=False, min_value=1, max_value=2**62)

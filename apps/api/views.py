@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import django_filters
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -50,6 +49,20 @@ class ApiViewSet(viewsets.GenericViewSet):
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [ScopedAccess]
     throttle_classes = [ApiKeyRateThrottle]
+
+    def get_object(self) -> Any:
+        # A malformed or out-of-range identifier is "not found", never a database error.
+        value = str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))
+        if self.lookup_field == "public_id":
+            import uuid
+
+            try:
+                uuid.UUID(value)
+            except ValueError as exc:
+                raise NotFoundError("No such resource.") from exc
+        elif not (value.isdigit() and len(value) <= 18):
+            raise NotFoundError("No such resource.")
+        return super().get_object()
 
 
 def _audit_list(object_type: str, ids: list[Any], *, view: str) -> None:
@@ -114,14 +127,6 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
 
     def get_queryset(self) -> Any:
         return selectors.cases_visible_to(self.request.user).order_by("-requested_at", "-pk")
-
-    def get_object(self) -> Any:
-        try:
-            return super().get_object()
-        except Exception as exc:  # a malformed UUID is "not found", not a server error
-            if isinstance(exc, Http404) or exc.__class__.__name__ in ("ValidationError", "ValueError"):
-                raise NotFoundError("No such request.") from exc
-            raise
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().list(request, *args, **kwargs)
@@ -319,22 +324,41 @@ class OnDutyView(ApiView):
 
 
 class CoverageView(ApiView):
-    @extend_schema(summary="Tonight's coverage of the region (week of the given Monday)",
-                   parameters=[s.CoverageQuerySerializer], responses={200: OpenApiTypes.OBJECT, (503, "application/problem+json"): PROBLEM, **ERRORS})
+    @extend_schema(summary="Tonight's coverage of the region (or a whole week with week_start)",
+                   description="Without week_start: the cells of the PDS period in progress at `at` (default now), "
+                               "or of the next one (tonight). With week_start: the seven days from that Monday.",
+                   parameters=[s.CoverageQuerySerializer],
+                   responses={200: OpenApiTypes.OBJECT, (503, "application/problem+json"): PROBLEM, **ERRORS})
     def get(self, request: Request) -> Response:
         q = s.CoverageQuerySerializer(data=request.query_params)
         q.is_valid(raise_exception=True)
         region_id = selectors.region_id_of(request.user)
         if region_id is None:
             raise NotFoundError("No region for this caller.")
-        day = q.validated_data.get("week_start") or timezone.now().astimezone(PARIS).date()
-        week_start = day - dt.timedelta(days=day.weekday())
         try:
             from apps.rosters.selectors import coverage_report
         except ImportError as exc:
             raise _not_available("Coverage report") from exc
-        return Response({"region": region_id, "week_start": week_start.isoformat(),
-                         "coverage": _jsonable(coverage_report(region_id=region_id, week_start=week_start))})
+        site_id = q.validated_data.get("site")
+        week_start = q.validated_data.get("week_start")
+        if week_start is not None:
+            week_start -= dt.timedelta(days=week_start.weekday())
+            cells = list(coverage_report(region_id=region_id, week_start=week_start).cells)
+        else:
+            at = q.validated_data.get("at") or timezone.now()
+            day = at.astimezone(PARIS).date()
+            monday = day - dt.timedelta(days=day.weekday())
+            cells = []
+            # The period in progress may have started last week (Sunday night); the next one may be next week.
+            for ws in (monday - dt.timedelta(days=7), monday, monday + dt.timedelta(days=7)):
+                cells += [c for c in coverage_report(region_id=region_id, week_start=ws).cells if c.end > at]
+            if cells:
+                first = min(c.start for c in cells)
+                cells = [c for c in cells if c.start == first]
+            week_start = monday
+        if site_id is not None:
+            cells = [c for c in cells if getattr(c, "site_id", None) == site_id]
+        return Response({"region": region_id, "week_start": week_start.isoformat(), "cells": _jsonable(cells)})
 
 
 # --- Webhooks ------------------------------------------------------------------------------
