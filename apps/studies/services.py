@@ -260,7 +260,8 @@ class ReconcileResult:
 
 
 def study_complete(*, study_id: int, cutoff: dt.datetime, now: dt.datetime | None = None) -> bool:
-    """Mark a quiet study complete, attach it to its case and (after commit) hand the case to routing."""
+    """Mark a quiet study complete and attach it to its case; ``studies_reconcile`` sends the routing
+    message right after this commits."""
     from apps.traceability.models import IncidentKind
     from apps.traceability.services import incident_record
     from apps.worklist.services import case_attach_study
@@ -282,29 +283,31 @@ def study_complete(*, study_id: int, cutoff: dt.datetime, now: dt.datetime | Non
         audit_record(action="update", obj=study, patient_data=True, establishment_id=study.site_id,
                      details={"event": "complete", "series": study.num_series, "instances": study.num_instances,
                               "case_id": case.pk if case else None, "ultrasound": study.ultrasound})
-        if case is not None:
-            transaction.on_commit(lambda: study_routing_send(study_id=study_id))
     return True
 
 
 def study_routing_send(*, study_id: int) -> bool:
-    """Send the routing message for a complete study once; on a broker failure leave it pending."""
+    """Send the routing message for a complete study once; on a broker failure leave it pending.
+
+    The row is locked (skip_locked: a concurrent reconciler moves on) while the message is sent, and
+    marked only once the broker took it: ``routing_enqueued_at`` never claims a message that was not sent.
+    A commit failing after the send means a second message later (at least once; routing is idempotent).
+    """
     from apps.worklist.services import ROUTE_TASK
     from pds_platform.celery import app
 
-    now = timezone.now()
-    case_id = Study.objects.filter(pk=study_id).values_list("case_id", flat=True).first()
-    claimed = Study.objects.filter(pk=study_id, status=StudyStatus.COMPLETE, routing_enqueued_at__isnull=True,
-                                   case__isnull=False).update(routing_enqueued_at=now)
-    if not claimed or case_id is None:
-        return False
-    try:
-        app.send_task(ROUTE_TASK, args=[case_id], retry=False)
-    except Exception:  # broker down: stays pending, the reconciler sends it when the broker is back
-        log.warning("routing message for study %s not sent; will retry", study_id, exc_info=True)
-        Study.objects.filter(pk=study_id, routing_enqueued_at=now).update(routing_enqueued_at=None)
-        return False
-    Study.objects.filter(pk=study_id, status=StudyStatus.COMPLETE).update(status=StudyStatus.ROUTED)
+    with transaction.atomic():
+        study = (Study.objects.select_for_update(skip_locked=True)
+                 .filter(pk=study_id, status=StudyStatus.COMPLETE, routing_enqueued_at__isnull=True,
+                         case__isnull=False).only("pk", "case_id").first())
+        if study is None:
+            return False
+        try:
+            app.send_task(ROUTE_TASK, args=[study.case_id], retry=False)
+        except Exception:  # broker down: stays pending, the reconciler sends it when the broker is back
+            log.warning("routing message for study %s not sent; will retry", study_id, exc_info=True)
+            return False
+        Study.objects.filter(pk=study_id).update(routing_enqueued_at=timezone.now(), status=StudyStatus.ROUTED)
     return True
 
 
@@ -316,9 +319,13 @@ def studies_reconcile(*, now: dt.datetime | None = None, quiet_seconds: float | 
     quiet_ids = list(Study.objects.filter(status=StudyStatus.RECEIVING, last_received_at__lt=cutoff)
                      .order_by("last_received_at").values_list("pk", flat=True)[:200])
     completed = tuple(i for i in quiet_ids if study_complete(study_id=i, cutoff=cutoff, now=now))
+    # After those commits: the routing message of every complete study not yet handed over.
     pending_ids = list(Study.objects.filter(status=StudyStatus.COMPLETE, routing_enqueued_at__isnull=True,
                                             case__isnull=False).values_list("pk", flat=True)[:200])
-    routed, pending = [], []
+    routed: list[int] = []
     for i in pending_ids:
-        (routed if study_routing_send(study_id=i) else pending).append(i)
+        if not study_routing_send(study_id=i):
+            break  # the broker is down (a failed send can take seconds): try again next pass
+        routed.append(i)
+    pending = [i for i in pending_ids if i not in routed]
     return ReconcileResult(completed=completed, routed=tuple(routed), pending=tuple(pending))

@@ -271,7 +271,8 @@ def test_broker_down_then_back_the_study_is_routed(live_demo, process_env, tmp_p
                            timeout=30, message="study complete with its case")
         wait_until(lambda: "routing message for study" in gw.log.read_text(), timeout=30,
                    message="a failed routing send")
-        assert Study.objects.get(pk=study.pk).routing_enqueued_at is None
+        pending = Study.objects.get(pk=study.pk)
+        assert pending.status == StudyStatus.COMPLETE and pending.routing_enqueued_at is None
     assert new_routing_messages(before) == []
     with gateway(process_env, tmp_path, name="gateway-broker"):
         wait_until(lambda: Study.objects.get(pk=study.pk).status == StudyStatus.ROUTED, timeout=30,
