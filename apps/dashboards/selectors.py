@@ -18,7 +18,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -35,7 +35,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncMonth
+from django.db.models.functions import Coalesce, TruncHour
 
 from apps.dashboards.models import RiskEntry, RiskStatus, TrainingSession, criticality_level
 
@@ -125,6 +125,17 @@ def establishments_in_scope(f: DashboardFilter) -> QuerySet[Any]:
 # ------------------------------------------------------------------------------------------- activity
 
 
+def _paris_month_starts(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """Start of each Paris calendar month touched by [start, end), as aware datetimes."""
+    local = start.astimezone(PARIS)
+    month = dt.datetime(local.year, local.month, 1, tzinfo=PARIS)
+    out = []
+    while month < end:
+        out.append(month)
+        month = dt.datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=PARIS)
+    return out or [dt.datetime(local.year, local.month, 1, tzinfo=PARIS)]
+
+
 def activity_panel(f: DashboardFilter) -> dict[str, Table]:
     cases = cases_in_scope(f)
     per_site = (cases.values("site__name").order_by("site__name").annotate(
@@ -135,14 +146,19 @@ def activity_panel(f: DashboardFilter) -> dict[str, Table]:
     ))
     per_modality = (cases.values("modality_id").order_by("modality_id").annotate(
         requests=Count("id"), interpretations=Count("id", filter=Q(signed_at__isnull=False))))
-    heat = (cases.annotate(weekday=ExtractIsoWeekDay("requested_at", tzinfo=PARIS),
-                           hour=ExtractHour("requested_at", tzinfo=PARIS))
-            .values("weekday", "hour").order_by().annotate(n=Count("id")))
+    # Counted per UTC hour in the database (cheap truncation, at most 24 x days buckets), then each bucket
+    # placed on the Paris clock: per-row time-zone conversion costs more than the count itself.
+    heat = (cases.annotate(utc_hour=TruncHour("requested_at", tzinfo=dt.UTC))
+            .values("utc_hour").order_by().annotate(n=Count("id")))
     grid = [[0] * 24 for _ in range(7)]
     for row in heat:
-        grid[row["weekday"] - 1][row["hour"]] = row["n"]
+        local = row["utc_hour"].astimezone(PARIS)
+        grid[local.isoweekday() - 1][local.hour] += row["n"]
+    months = _paris_month_starts(f.start, f.end)
+    month_index = Case(*[When(requested_at__lt=b, then=Value(i)) for i, b in enumerate(months[1:])],
+                       default=Value(len(months) - 1), output_field=IntegerField())
     substitution = (cases_in_scope(f, ignore_modality=True).filter(modality_id__in=("CT", "US"))
-                    .annotate(month=TruncMonth("requested_at", tzinfo=PARIS))
+                    .annotate(month=month_index)
                     .values("site__name", "month").order_by("site__name", "month")
                     .annotate(ct=Count("id", filter=Q(modality_id="CT")),
                               us=Count("id", filter=Q(modality_id="US"))))
@@ -165,7 +181,7 @@ def activity_panel(f: DashboardFilter) -> dict[str, Table]:
         "activity_substitution": Table(
             "activity_substitution", "CT vs ultrasound requests per site and month (substitution watch)",
             ("site", "month", "ct_requests", "us_requests", "ct_per_us"),
-            tuple((r["site__name"], r["month"].astimezone(PARIS).strftime("%Y-%m"), r["ct"], r["us"],
+            tuple((r["site__name"], months[r["month"]].strftime("%Y-%m"), r["ct"], r["us"],
                    round(r["ct"] / r["us"], 2) if r["us"] else None) for r in substitution)),
     }
 
@@ -283,21 +299,56 @@ def turnaround_panel(f: DashboardFilter) -> dict[str, Table]:
 # ----------------------------------------------------------------------------------------------- load
 
 
+def _load_per_radiologist(shifts: QuerySet[Any], cases: QuerySet[Any]) -> list[dict[str, Any]]:
+    """Per radiologist: shifts worked, cases assigned to them during those shifts, max in one shift."""
+    from apps.accounts.models import User
+
+    if connection.vendor == "postgresql":
+        # A case belongs to a shift of its radiologist when assigned between the shift's start and end. A
+        # plain range join would compare every case of a radiologist with every shift of theirs; instead
+        # each shift is spread over the UTC days it touches and cases are hash-joined on (radiologist, day).
+        shift_sql, shift_params = shifts.values("id", "radiologist_id", "start", "end").order_by() \
+            .query.sql_with_params()
+        case_sql, case_params = cases.filter(assigned_at__isnull=False, assigned_to_id__isnull=False) \
+            .values("assigned_to_id", "assigned_at").order_by().query.sql_with_params()
+        sql = f"""
+            WITH sh AS ({shift_sql}),
+            sd AS MATERIALIZED (SELECT sh.id, sh.radiologist_id, sh.start, sh."end", d::date AS day FROM sh,
+                   generate_series(date_trunc('day', sh.start AT TIME ZONE 'UTC'), sh."end" AT TIME ZONE 'UTC',
+                                   interval '1 day') AS d),
+            c AS MATERIALIZED (SELECT x.assigned_to_id, x.assigned_at, (x.assigned_at AT TIME ZONE 'UTC')::date
+                               AS day FROM ({case_sql}) x),
+            m AS (SELECT sd.id, COUNT(*) AS n FROM c JOIN sd ON sd.radiologist_id = c.assigned_to_id
+                  AND sd.day = c.day
+                  WHERE c.assigned_at >= sd.start AND c.assigned_at < sd."end" GROUP BY sd.id)
+            SELECT sh.radiologist_id, COUNT(*), COALESCE(SUM(m.n), 0), COALESCE(MAX(m.n), 0)
+            FROM sh LEFT JOIN m ON m.id = sh.id GROUP BY sh.radiologist_id"""
+        with connection.cursor() as cur:
+            cur.execute(sql, [*shift_params, *case_params])
+            rows = {r[0]: r[1:] for r in cur.fetchall()}
+        names = User.objects.filter(pk__in=rows).values("pk", "first_name", "last_name")
+        out = [{"radiologist_id": u["pk"], "radiologist__first_name": u["first_name"],
+                "radiologist__last_name": u["last_name"], "shifts": rows[u["pk"]][0],
+                "cases": int(rows[u["pk"]][1]), "max_cases": int(rows[u["pk"]][2])} for u in names]
+        return sorted(out, key=lambda r: (r["radiologist__last_name"], r["radiologist_id"]))
+    per_shift_cases = (cases.filter(assigned_to_id=OuterRef("radiologist_id"), assigned_at__gte=OuterRef("start"),
+                                    assigned_at__lt=OuterRef("end"))
+                       .order_by().values("assigned_to_id").annotate(n=Count("id")).values("n"))
+    annotated = shifts.annotate(n=Coalesce(Subquery(per_shift_cases, output_field=IntegerField()), Value(0)))
+    return list(annotated.values("radiologist_id", "radiologist__first_name", "radiologist__last_name")
+                .order_by("radiologist__last_name", "radiologist_id")
+                .annotate(shifts=Count("id"), cases=Sum("n"), max_cases=Max("n")))
+
+
 def load_panel(f: DashboardFilter) -> dict[str, Table]:
     from apps.rosters.models import Shift
     from apps.worklist.models import CaseEvent
 
     cases = cases_in_scope(f)
-    per_shift_cases = (cases.filter(assigned_to_id=OuterRef("radiologist_id"), assigned_at__gte=OuterRef("start"),
-                                    assigned_at__lt=OuterRef("end"))
-                       .order_by().values("assigned_to_id").annotate(n=Count("id")).values("n"))
     shifts = Shift.objects.filter(line__region_id=f.region_id, start__lt=f.end, end__gt=f.start)
     if f.scope_establishment_id:
         shifts = shifts.filter(line__holders=f.scope_establishment_id)
-    shifts = shifts.annotate(n=Coalesce(Subquery(per_shift_cases, output_field=IntegerField()), Value(0)))
-    per_radiologist = (shifts.values("radiologist_id", "radiologist__first_name", "radiologist__last_name")
-                       .order_by("radiologist__last_name", "radiologist_id")
-                       .annotate(shifts=Count("id"), cases=Sum("n"), max_cases=Max("n")))
+    per_radiologist = _load_per_radiologist(shifts, cases)
     totals = cases.aggregate(
         assigned=Count("id", filter=Q(assigned_at__isnull=False)),
         overflowed=Count("id", filter=Q(overflowed=True)),
@@ -456,6 +507,16 @@ PANELS = ("activity", "turnaround", "load", "actors", "coverage", "risks")
 
 def dashboard_tables(f: DashboardFilter, *, now: dt.datetime, panels: tuple[str, ...] = PANELS
                      ) -> dict[str, Table]:
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The planner would JIT-compile these year-long aggregations: compiling costs seconds, more
+            # than the queries themselves (measured by benchmarks/dashboard.py). Only for this transaction.
+            with connection.cursor() as cur:
+                cur.execute("SET LOCAL jit = off")
+        return _tables(f, now=now, panels=panels)
+
+
+def _tables(f: DashboardFilter, *, now: dt.datetime, panels: tuple[str, ...]) -> dict[str, Table]:
     out: dict[str, Table] = {}
     if "activity" in panels:
         out.update(activity_panel(f))
