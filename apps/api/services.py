@@ -147,12 +147,19 @@ def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
     audit_record(action="webhook_unsubscribe", obj=subscription, establishment_id=subscription.establishment_id)
 
 
+def _iso(value: Any) -> str | None:
+    # Tolerant: this runs inside other apps' transactions, whatever type a caller left on the instance.
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def webhook_payload(*, event: Any, event_type: str, case: Any) -> dict[str, Any]:
     """The JSON announced for a case event. A patient who opposes data sharing is never named."""
     withheld = bool(case.opposes_data_sharing)
     body: dict[str, Any] = {
         "event": event_type,
-        "occurred_at": event.at.isoformat(),
+        "occurred_at": _iso(event.at),
         "message": event.message,
         "request": {
             "id": str(case.public_id),
@@ -170,7 +177,7 @@ def webhook_payload(*, event: Any, event_type: str, case: Any) -> dict[str, Any]
     else:
         body["patient"] = {
             "birth_name": case.patient_birth_name, "first_names": case.patient_first_names,
-            "birth_date": case.patient_birth_date.isoformat() if case.patient_birth_date else None,
+            "birth_date": _iso(case.patient_birth_date),
             "sex": case.patient_sex, "ins": case.patient_ins, "local_patient_id": case.local_patient_id,
         }
     if event_type in ("report.signed", "report.addendum"):

@@ -229,6 +229,30 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         return Response(s.AssignmentSerializer(case).data)
 
 
+    @extend_schema(summary="Tele-act record (JSON, PDF or FHIR Bundle)",
+                   parameters=[OpenApiParameter("export", OpenApiTypes.STR, enum=["json", "pdf", "fhir"],
+                                                required=False, description="Format, json by default.")],
+                   responses={(200, "application/json"): OpenApiTypes.OBJECT,
+                              (200, "application/pdf"): OpenApiTypes.BINARY,
+                              (200, "application/fhir+json"): OpenApiTypes.OBJECT, **ERRORS})
+    @action(detail=True, methods=["get"], url_path="tele-act", pagination_class=None, filter_backends=[])
+    def tele_act(self, request: Request, public_id: str) -> Any:
+        from django.http import HttpResponse
+
+        fmt = request.query_params.get("export", "json")
+        if fmt not in ("json", "pdf", "fhir"):
+            raise ApplicationError("Unknown export format.", extra={"export": ["Choose json, pdf or fhir."]})
+        case = self.get_object()
+        try:
+            from apps.traceability.services import teleact_record_export
+        except ImportError as exc:
+            raise _not_available("The tele-act record") from exc
+        export = teleact_record_export(case=case, fmt=fmt)
+        resp = HttpResponse(export.content, content_type=export.content_type)
+        resp["Content-Disposition"] = f'inline; filename="{export.filename}"'
+        return resp
+
+
 # --- Worklist ------------------------------------------------------------------------
 
 @extend_schema_view(list=extend_schema(

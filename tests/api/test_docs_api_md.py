@@ -73,6 +73,7 @@ def test_docs_curl_walkthrough(process_env: dict[str, str], tmp_path: Path) -> N
         out = run_bash("\n".join(blocks(after, "sh")), {**env, **values}, work)
         assert "Pas de lésion hémorragique." in out and "amended" in out
         assert (work / "report.pdf").read_bytes().startswith(b"%PDF")
+        assert (work / "tele-act.pdf").read_bytes().startswith(b"%PDF")
         elapsed = time.monotonic() - started
         print(f"walkthrough took {elapsed:.1f}s")
     assert elapsed < 60

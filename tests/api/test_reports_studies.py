@@ -67,3 +67,19 @@ def test_studies_status_counts_and_matching(world: Any) -> None:
     assert c.get("/api/v1/studies/?matched=false").json()["results"][0]["id"] == unmatched.pk
     assert c.get("/api/v1/studies/?matched=true").json()["count"] == 1
     assert world.client("b_rw").get(f"/api/v1/studies/{matched.pk}/").status_code == 404
+
+
+def test_tele_act_record_exports(world: Any) -> None:
+    created = request_create(world)
+    case = Case.objects.get(public_id=created["id"])
+    report_sign(case, world.users["radiologist"])
+    c = world.client("a_ro")
+    as_json = c.get(f"/api/v1/requests/{created['id']}/tele-act/")
+    assert as_json.status_code == 200 and as_json["Content-Type"].startswith("application/json")
+    assert created["id"] in as_json.content.decode()
+    pdf = c.get(f"/api/v1/requests/{created['id']}/tele-act/?export=pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    fhir = c.get(f"/api/v1/requests/{created['id']}/tele-act/?export=fhir")
+    assert fhir.status_code == 200 and fhir["Content-Type"].startswith("application/fhir+json")
+    assert c.get(f"/api/v1/requests/{created['id']}/tele-act/?export=xml").status_code == 400
+    assert world.client("b_rw").get(f"/api/v1/requests/{created['id']}/tele-act/").status_code == 404
