@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case as DbCase
+from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from apps.regions.calendar import pds_kind_at
 from apps.regions.models import Establishment, PoolingZone
 from apps.regions.selectors import agreements_in_force, region_calendar_spec
 from apps.rosters.models import OnCallLine, Shift
 from apps.routing.models import Notification, RoutingRule, RoutingTarget
-from apps.routing.rules import DAYTIME, Candidate, CaseFacts, RuleFacts, TargetFacts, case_load_weight
+from apps.routing.rules import (
+    DAYTIME,
+    URGENCY_WEIGHT,
+    Candidate,
+    CaseFacts,
+    RuleFacts,
+    TargetFacts,
+    case_load_weight,
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,24 @@ def unread_notifications(*, user_id: int) -> QuerySet[Notification]:
     return Notification.objects.filter(user_id=user_id, channel="in_app", read_at__isnull=True).select_related("case")
 
 
+_OPEN_ASSIGNMENT = ("offered", "acknowledged")
+
+
+def _load_expression() -> Any:
+    """Weighted open cases of the radiologist of the outer row (see rules.case_load_weight)."""
+    from apps.worklist.models import OPEN_STATUSES
+    from apps.worklist.models import Case as CaseModel
+
+    urgency = DbCase(When(urgency="vital", then=Value(URGENCY_WEIGHT["vital"])),
+                     When(urgency="urgent", then=Value(URGENCY_WEIGHT["urgent"])),
+                     default=Value(URGENCY_WEIGHT["deferred"]), output_field=FloatField())
+    total = (CaseModel.objects.filter(assigned_to_id=OuterRef("radiologist_id"), status__in=OPEN_STATUSES,
+                                      assignment_state__in=_OPEN_ASSIGNMENT)
+             .order_by().values("assigned_to_id").annotate(total=Sum(F("modality__weight") * urgency))
+             .values("total"))
+    return Coalesce(Subquery(total, output_field=FloatField()), Value(0.0))
+
+
 def radiologist_loads(radiologist_ids: list[int]) -> dict[int, float]:
     """Weighted open cases per radiologist (offered or acknowledged and not yet reported)."""
     from apps.worklist.models import OPEN_STATUSES, Case
@@ -72,20 +102,36 @@ def radiologist_loads(radiologist_ids: list[int]) -> dict[int, float]:
     if not radiologist_ids:
         return loads
     rows = (Case.objects.filter(assigned_to_id__in=radiologist_ids, status__in=OPEN_STATUSES,
-                                assignment_state__in=["offered", "acknowledged"])
+                                assignment_state__in=_OPEN_ASSIGNMENT)
             .values_list("assigned_to_id", "modality__weight", "urgency"))
     for uid, weight, urgency in rows:
         loads[uid] += case_load_weight(weight or 1.0, urgency)
     return loads
 
 
-def period_kind_at(region: object, at: dt.datetime) -> str:
-    return pds_kind_at(at, region_calendar_spec(region)) or DAYTIME  # type: ignore[arg-type]
+_CACHE_SECONDS = 30.0
+_cache: dict[tuple[str, int], tuple[float, Any]] = {}
+
+
+def _cached(key: tuple[str, int], load: Any) -> Any:
+    """Calendar specs and pooling zones change rarely; a decision should not re-read them each time."""
+    now = time.monotonic()
+    hit = _cache.get(key)
+    if hit is None or now - hit[0] > _CACHE_SECONDS:
+        hit = (now, load())
+        _cache[key] = hit
+    return hit[1]
+
+
+def period_kind_at(region: Any, at: dt.datetime) -> str:
+    spec = _cached(("calendar", region.pk), lambda: region_calendar_spec(region))
+    return pds_kind_at(at, spec) or DAYTIME
 
 
 def case_facts_for(*, site: Establishment, modality_code: str, eligible: bool, urgency: str, at: dt.datetime,
                    case_id: int = 0, subspecialty: str = "") -> CaseFacts:
-    zones = frozenset(PoolingZone.objects.filter(territories=site.territory_id).values_list("pk", flat=True))
+    zones = _cached(("zones", site.territory_id), lambda: frozenset(
+        PoolingZone.objects.filter(territories=site.territory_id).values_list("pk", flat=True)))
     return CaseFacts(case_id, site.pk, zones, modality_code, eligible, urgency,
                      period_kind_at(site.territory.region, at), subspecialty)
 
@@ -131,13 +177,13 @@ def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.d
 
 
 def duty_candidates(*, line_ids: list[int], at: dt.datetime) -> dict[int, tuple[Candidate, ...]]:
-    shifts = list(Shift.objects.filter(line_id__in=line_ids, start__lte=at, end__gt=at)
-                  .order_by("line_id", "radiologist_id")
-                  .values_list("line_id", "role", "radiologist_id", "radiologist__first_name",
-                               "radiologist__last_name", "radiologist__subspecialties"))
-    loads = radiologist_loads(sorted({s[2] for s in shifts}))
+    """On-duty radiologists of the lines at ``at`` with their current load (one query)."""
+    shifts = (Shift.objects.filter(line_id__in=line_ids, start__lte=at, end__gt=at)
+              .order_by("line_id", "radiologist_id").annotate(load=_load_expression())
+              .values_list("line_id", "role", "radiologist_id", "radiologist__first_name",
+                           "radiologist__last_name", "radiologist__subspecialties", "load"))
     out: dict[int, list[Candidate]] = {}
-    for line_id, role, rid, first, last, subs in shifts:
+    for line_id, role, rid, first, last, subs, load in shifts:
         out.setdefault(line_id, []).append(Candidate(rid, f"Dr {first} {last}".strip(), line_id, role,
-                                                     loads.get(rid, 0.0), frozenset(subs or [])))
+                                                     round(float(load or 0.0), 3), frozenset(subs or [])))
     return {k: tuple(v) for k, v in out.items()}

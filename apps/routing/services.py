@@ -81,11 +81,12 @@ def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None)
     if decision.outcome == ASSIGNED:
         delay = decision.delay_minutes if decision.delay_minutes is not None else 15
         due = now + dt.timedelta(minutes=delay)
-        Case.objects.filter(pk=case.pk).update(
-            assignment_state=AssignmentState.OFFERED, assigned_to_id=decision.radiologist_id,
-            assigned_line_id=decision.line_id, assigned_at=now, acknowledged_at=None,
-            escalation_level=decision.level, escalation_due_at=due, overflowed=decision.overflowed)
-        case.refresh_from_db()
+        fields = {"assignment_state": AssignmentState.OFFERED, "assigned_to_id": decision.radiologist_id,
+                  "assigned_line_id": decision.line_id, "assigned_at": now, "acknowledged_at": None,
+                  "escalation_level": decision.level, "escalation_due_at": due, "overflowed": decision.overflowed}
+        Case.objects.filter(pk=case.pk).update(**fields)
+        for name, value in fields.items():  # the row is locked: memory and database agree without a re-read
+            setattr(case, name, value)
         who = case.assigned_to
         what = "indication validation" if _purpose(case) == Purpose.VALIDATION else "reading"
         case_event_add(case=case, kind=CaseEventKind.ASSIGNED, actor_id=actor_id,
