@@ -30,23 +30,10 @@ SITE_ROLES = {"emergency_physician", "radiographer", "establishment_admin"}
 
 
 def user_line_ids(user: Any, *, at: dt.datetime | None = None) -> list[int]:
-    """The on-call lines a radiologist holds now: the routing engine's answer when it is there,
-    else the lines of the radiologist's current shifts."""
-    at = at or timezone.now()
-    try:
-        from apps.routing.selectors import lines_for_user
-    except ImportError:
-        lines_for_user = None
-    if lines_for_user is not None:
-        result = lines_for_user(user_id=user.pk, at=at)
-        ids: list[int] = []
-        for item in result or []:
-            ids.append(int(getattr(item, "pk", None) or getattr(item, "id", None) or getattr(item, "line_id", item)))
-        return ids
-    from apps.rosters.models import Shift
+    """The on-call lines a radiologist holds now (the routing engine's answer)."""
+    from apps.routing.selectors import lines_for_user
 
-    return list(Shift.objects.filter(radiologist_id=user.pk, start__lte=at, end__gt=at)
-                .values_list("line_id", flat=True).distinct())
+    return list(lines_for_user(user_id=user.pk, at=at or timezone.now()).values_list("pk", flat=True))
 
 
 def user_establishment_ids(user: Any) -> list[int]:
@@ -143,21 +130,15 @@ class OnDutyContact:
 def on_duty_contact(case: Case, *, at: dt.datetime | None = None) -> OnDutyContact | None:
     """Whom the site calls about this case: the routing engine's on-duty radiologist, else whoever has the
     case, else the line's phone."""
-    at = at or timezone.now()
+    from apps.routing.selectors import on_duty
+
     try:
-        from apps.routing.selectors import on_duty
-    except ImportError:
-        on_duty = None
-    if on_duty is not None:
-        try:
-            duty = on_duty(site_id=case.site_id, modality_code=case.modality_id, at=at)
-        except Exception:  # the page must render even if routing has no answer tonight
-            duty = None
-        if isinstance(duty, (list, tuple)):
-            duty = duty[0] if duty else None
-        if duty is not None:
-            return OnDutyContact(name=getattr(duty, "name", ""), line_name=getattr(duty, "line_name", ""),
-                                 phone=getattr(duty, "phone", "") or getattr(duty, "line_phone", ""))
+        duties = on_duty(site_id=case.site_id, modality_code=case.modality_id, at=at or timezone.now())
+    except Exception:  # the status page must render even if routing has no answer tonight
+        duties = []
+    if duties:
+        duty = duties[0]
+        return OnDutyContact(name=duty.name, line_name=duty.line_name, phone=duty.phone or duty.line_phone)
     reader = case.claimed_by or case.assigned_to
     line = case.assigned_line
     if reader is not None:

@@ -361,7 +361,7 @@ def case_claim(*, case_id: int, user: Any) -> Case:
     if not won:
         if case.claimed_by_id == user.pk:
             return case
-        if case.claimed_by_id:
+        if case.claimed_by is not None:
             raise ConflictError(f"Already claimed by {case.claimed_by.display_name}.", code="already_claimed",
                                 extra={"claimed_by": case.claimed_by.display_name})
         raise ConflictError("This case cannot be claimed in its current state.", code="not_claimable")
@@ -538,21 +538,12 @@ def expert_request_create(*, case_id: int, user: Any, line_id: int, question: st
     if not question.strip():
         raise ApplicationError("Write the question for the expert.", code="question_required")
     now = timezone.now()
-    expert_id = None
-    try:
-        from apps.routing.selectors import on_duty_for_line
-    except ImportError:
-        on_duty_for_line = None
-    if on_duty_for_line is not None:
-        duty = on_duty_for_line(line_id=line.pk, at=now)
-        if isinstance(duty, (list, tuple)):
-            duty = duty[0] if duty else None
-        expert_id = getattr(duty, "radiologist_id", None)
-    else:
-        from apps.rosters.models import Shift
+    from apps.routing.selectors import on_duty_for_line
 
-        shift = Shift.objects.filter(line=line, start__lte=now, end__gt=now).order_by("role", "start").first()
-        expert_id = shift.radiologist_id if shift else None
+    # The expert on duty on the referral line (experts first, then primaries); nobody on duty: any
+    # radiologist of the line may answer (the request shows in the line's worklists).
+    duties = sorted(on_duty_for_line(line_id=line.pk, at=now), key=lambda d: d.role != "expert")
+    expert_id = duties[0].radiologist_id if duties else None
     req = ExpertRequest.objects.create(case=case, requested_by=user, line=line, expert_id=expert_id,
                                        question=question.strip(), requested_at=now)
     audit_record(action="expert_request", obj=case, patient_data=True, establishment_id=case.site_id,
@@ -585,10 +576,8 @@ def expert_opinion_give(*, expert_request_id: int, user: Any, opinion: str) -> E
 
 def assignment_action(*, action: str, case_id: int, user: Any, reason: str = "") -> None:
     """Acknowledge, decline or hand back an assignment through the routing engine."""
-    try:
-        from apps.routing import services as routing
-    except ImportError as exc:
-        raise ApplicationError("The routing engine is not available.", code="routing_unavailable") from exc
+    from apps.routing import services as routing
+
     if action == "acknowledge":
         routing.assignment_acknowledge(case_id=case_id, user=user)
         return

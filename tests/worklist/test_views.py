@@ -6,7 +6,7 @@ import pytest
 
 from apps.audit.models import AuditEntry
 from apps.worklist.models import Case, CaseStatus
-from tests.factories.worklist import case_input, make_case
+from tests.factories.worklist import make_case
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +42,7 @@ def test_opposition_to_telemedicine_blocks_with_a_clear_message(demo: Any, login
     assert resp.status_code == 200
     assert "opposes tele-medicine" in resp.content.decode()
     assert not Case.objects.exists()
-
-
-def test_bad_input_is_reported_on_the_field(demo: Any, login: Any) -> None:
+    # Bad input is reported on the fields.
     resp = login("urgentiste").post("/worklist/request/new/", _form(patient_birth_date="31/02/2020", patient_informed=""))
     assert resp.status_code == 200
     assert resp.context["form"].errors.keys() >= {"patient_birth_date", "patient_informed"}
@@ -78,6 +76,10 @@ def test_site_list_shows_tonights_requests_with_state_and_polls(demo: Any, login
     assert same == {"changed": False, "version": version}
     changed = client.get("/worklist/site/rows", {"v": "old"}).json()
     assert changed["changed"] and "DUPONT" in changed["html"]
+    # Landing pages by role.
+    assert login("radiologue").get("/")["Location"] == "/worklist/"
+    assert client.get("/")["Location"] == "/worklist/site/"
+    assert login("manip").get("/")["Location"] == "/worklist/site/"
 
 
 def test_radiologist_worklist_orders_by_urgency_then_waiting_and_filters(demo: Any, login: Any) -> None:
@@ -136,12 +138,6 @@ def test_physician_cannot_validate_or_claim(demo: Any, login: Any) -> None:
     assert r.status_code == 403
 
 
-def test_landing_pages_by_role(demo: Any, login: Any) -> None:
-    assert login("radiologue").get("/")["Location"] == "/worklist/"
-    assert login("urgentiste").get("/")["Location"] == "/worklist/site/"
-    assert login("manip").get("/")["Location"] == "/worklist/site/"
-
-
 def test_ultrasound_request_is_redirected_with_the_referral(demo: Any, login: Any) -> None:
     client = login("urgentiste")
     resp = client.post("/worklist/request/new/", _form(modality_code="US", exam="Abdominal ultrasound"))
@@ -150,5 +146,48 @@ def test_ultrasound_request_is_redirected_with_the_referral(demo: Any, login: An
     assert "Ultrasound" in client.get(resp["Location"]).content.decode()
 
 
-def test_case_input_factory_is_valid() -> None:
-    assert case_input().modality_code == "CT"
+
+def test_acknowledge_and_decline_go_through_the_routing_engine(demo: Any, login: Any) -> None:
+    from apps.routing.services import case_route
+
+    case = make_case(demo)
+    case_route(case_id=case.pk)  # what the worker does on commit
+    case.refresh_from_db()
+    reader = case.assigned_to
+    assert reader is not None and case.assignment_state == "offered"
+    client = login(reader.username)
+    page = client.get(f"/worklist/c/{case.public_id}/")
+    assert b'id="ack-button"' in page.content
+    resp = client.post(f"/worklist/c/{case.public_id}/do/decline", {"reason": " "}, HTTP_ACCEPT="application/json")
+    assert resp.status_code == 400
+    client.post(f"/worklist/c/{case.public_id}/do/acknowledge")
+    case.refresh_from_db()
+    assert case.assignment_state == "acknowledged"
+    client.post(f"/worklist/c/{case.public_id}/do/hand_back", {"reason": "Called to the resuscitation room"})
+    case.refresh_from_db()
+    assert case.assigned_to != reader
+    assert case.events.filter(kind="handed_back").exists()
+
+
+def test_expert_sees_the_request_in_the_worklist_and_answers(demo: Any, login: Any) -> None:
+    from apps.rosters.models import LineKind, OnCallLine
+    from apps.worklist.services import case_claim, expert_request_create
+
+    line = OnCallLine.objects.get(kind=LineKind.REFERRAL)
+    case = make_case(demo, assign_to="radiologue", status="awaiting_reading")
+    case_claim(case_id=case.pk, user=demo.users["radiologue"])
+    req = expert_request_create(case_id=case.pk, user=demo.users["radiologue"], line_id=line.pk,
+                                question="Dissection of the vertebral artery?")
+    expert = req.expert or demo.users["radio.roux23"]
+    if req.expert is None:
+        req.expert = expert
+        req.save(update_fields=["expert"])
+    client = login(expert.username)
+    page = client.get("/worklist/")
+    assert "Dissection of the vertebral artery?" in page.context["rows_html"]
+    detail = client.get(f"/worklist/c/{case.public_id}/")
+    assert detail.status_code == 200 and b'name="opinion"' in detail.content
+    client.post(f"/worklist/c/{case.public_id}/do/expert_opinion", {"expert_request": req.pk,
+                                                                      "opinion": "No dissection."})
+    live = login("urgentiste").get(f"/worklist/c/{case.public_id}/live").json()
+    assert "No dissection." in live["html"]
