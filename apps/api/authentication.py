@@ -25,6 +25,7 @@ class Integration:
     name: str
     establishment_id: int
     can_write: bool
+    prefix: str = ""  # random part of the key: throttle counters never collide across databases
 
     is_authenticated = True
     is_anonymous = False
@@ -57,7 +58,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if key.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
         principal = Integration(key_id=key.pk, name=key.name, establishment_id=key.establishment_id,
-                                can_write=key.can_write)
+                                can_write=key.can_write, prefix=key.prefix)
         # The middleware resets the context at the end of the request (its own token).
         set_actor(ActorContext(user_id=None, username=principal.get_username(), role="integration",
                                establishment_id=key.establishment_id, ip=client_ip(request), channel="api"))

@@ -27,7 +27,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         user = request.user
         if isinstance(user, Integration):
-            ident = f"key-{user.key_id}"
+            ident = f"key-{user.key_id}-{user.prefix}"
         elif getattr(user, "is_authenticated", False):
             ident = f"user-{user.pk}"
         else:

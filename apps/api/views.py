@@ -102,6 +102,17 @@ IDEMPOTENCY = OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParam
                                            "(200) instead of a duplicate. At most 100 characters.")
 
 
+def _same_request_or_conflict(case: Any, data: dict[str, Any]) -> None:
+    """A retried POST must be the same request: a reused key with another patient or exam is an error."""
+    fields = {"patient_birth_name": case.patient_birth_name, "patient_first_names": case.patient_first_names,
+              "patient_birth_date": case.patient_birth_date, "modality_code": case.modality_id, "exam": case.exam}
+    differing = sorted(k for k, v in fields.items() if data.get(k) != v)
+    if differing:
+        raise ApplicationError("This Idempotency-Key was already used for a different request.",
+                               code="idempotency_key_reused", status_code=422,
+                               extra={"Idempotency-Key": [f"Already used; differs on: {', '.join(differing)}."]})
+
+
 class PDFRenderer(renderers.BaseRenderer):
     media_type = "application/pdf"
     format = "pdf"
@@ -141,7 +152,8 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
 
     @extend_schema(summary="Create an interpretation request", request=s.RequestInputSerializer,
                    parameters=[IDEMPOTENCY],
-                   responses={201: s.RequestOutputSerializer, 200: s.RequestOutputSerializer, **ERRORS})
+                   responses={201: s.RequestOutputSerializer, 200: s.RequestOutputSerializer,
+                              (422, "application/problem+json"): PROBLEM, **ERRORS})
     def create(self, request: Request) -> Response:
         from apps.worklist.services import CaseInput, case_create
 
@@ -164,6 +176,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
                                     origin=Origin.API, idempotency_key=key)
         case = self.get_queryset().get(pk=case.pk)
         if not created:
+            _same_request_or_conflict(case, data)
             audit_read(case, details={"idempotent_replay": True})
         return Response(s.RequestOutputSerializer(case).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -124,3 +124,13 @@ def test_establishments_directory(world: Any) -> None:
     names = [e["name"] for e in c.get("/api/v1/establishments/").json()["results"]]
     assert names == ["CH Alpha", "CH Beta"]
     assert c.get(f"/api/v1/establishments/{world.site_b.pk}/").json()["finess"] == world.site_b.finess
+
+
+def test_idempotency_key_reused_for_another_request_is_422(world: Any) -> None:
+    c = world.client("a_rw")
+    assert c.post("/api/v1/requests/", REQUEST_BODY, format="json", HTTP_IDEMPOTENCY_KEY="ord-7").status_code == 201
+    other = c.post("/api/v1/requests/", {**REQUEST_BODY, "patient_birth_name": "DURAND"}, format="json",
+                   HTTP_IDEMPOTENCY_KEY="ord-7")
+    assert other.status_code == 422
+    assert "patient_birth_name" in other.json()["errors"]["Idempotency-Key"][0]
+    assert Case.objects.filter(idempotency_key="ord-7").count() == 1
