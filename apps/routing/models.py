@@ -10,6 +10,8 @@ two racing workers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -72,7 +74,7 @@ class RoutingRule(TimeStampedModel):
                                                  kind=EstablishmentKind.REQUESTING).values_list("pk", flat=True))
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
+        errors: dict[str, Any] = {}
         if self.scope_kind == ScopeKind.SITE and not self.site_id:
             errors["site"] = _("A rule scoped to a site names that site.")
         if self.scope_kind == ScopeKind.ZONE and not self.zone_id:

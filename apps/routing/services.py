@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, NotFoundError, PermissionDeniedError
+from apps.regions.models import Modality
 from apps.routing.models import DecisionOutcome, Purpose, RoutingDecision, RoutingRule, validate_rule_targets
 from apps.routing.rules import ASSIGNED, COORDINATOR, Decision, decide, match_rule
 from apps.routing.selectors import case_facts_for, duty_candidates, rule_facts_for
@@ -88,6 +89,7 @@ def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None)
         for name, value in fields.items():  # the row is locked: memory and database agree without a re-read
             setattr(case, name, value)
         who = case.assigned_to
+        assert who is not None  # just assigned
         what = "indication validation" if _purpose(case) == Purpose.VALIDATION else "reading"
         case_event_add(case=case, kind=CaseEventKind.ASSIGNED, actor_id=actor_id,
                        message=f"Assigned to {who.display_name} ({case.assigned_line}) for {what}; "
@@ -293,7 +295,7 @@ def routing_rule_save(*, rule: RoutingRule, modality_codes: list[str], line_ids:
     if errors:
         raise ApplicationError(" ".join(errors), code="no_agreement")
     rule.save()
-    rule.modalities.set(modality_codes)
+    rule.modalities.set(Modality.objects.filter(code__in=modality_codes))
     rule.targets.exclude(line_id__in=line_ids).delete()
     for order, line_id in enumerate(line_ids):
         rule.targets.update_or_create(line_id=line_id, defaults={"order": order})
