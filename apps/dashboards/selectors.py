@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import connection, transaction
@@ -93,12 +93,11 @@ class Table:
 def cases_in_scope(f: DashboardFilter, *, ignore_modality: bool = False) -> QuerySet[Any]:
     from apps.worklist.models import Case
 
-    qs = Case.objects.filter(site__territory__region_id=f.region_id, requested_at__gte=f.start,
-                             requested_at__lt=f.end)
-    if f.territory_id:
-        qs = qs.filter(site__territory_id=f.territory_id)
-    if f.site_id:
-        qs = qs.filter(site_id=f.site_id)
+    # The region's sites are resolved first (a few dozen ids): the year-long scans then filter on
+    # site_id directly instead of joining establishments and territories for every case.
+    sites = establishments_in_scope(replace(f, scope_establishment_id=None))
+    site_ids = list(sites.values_list("pk", flat=True))
+    qs = Case.objects.filter(site_id__in=site_ids or [-1], requested_at__gte=f.start, requested_at__lt=f.end)
     if f.modality and not ignore_modality:
         qs = qs.filter(modality_id=f.modality)
     if f.scope_establishment_id:
@@ -212,7 +211,8 @@ def _turnaround_rows_postgresql(cases: QuerySet[Any]) -> list[dict[str, Any]]:
     inner_sql, params = cases.values(*fields).order_by().query.sql_with_params()
     aggs = []
     for key, _label, a, b in STAGES:
-        d = f"EXTRACT(EPOCH FROM (t.{b} - t.{a}))"
+        # date_part gives double precision; EXTRACT would give numeric, several times slower to sort.
+        d = f"date_part('epoch', t.{b} - t.{a})"
         cond = f"t.{a} IS NOT NULL AND t.{b} IS NOT NULL"
         aggs.append(f"COUNT(*) FILTER (WHERE {cond}) AS {key}_n")
         aggs.append(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {d}) FILTER (WHERE {cond}) AS {key}_p50")
