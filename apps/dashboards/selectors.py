@@ -277,7 +277,7 @@ def turnaround_panel(f: DashboardFilter) -> dict[str, Table]:
         dim_rows = [r for r in raw if r["_dim"] == dim]
         col = dict(_DIMENSIONS).get(dim)
         for r in sorted(dim_rows, key=lambda x: str(x[col]) if col else ""):
-            value = r[col] if col else None
+            value: Any = r[col] if col else None
             if dim == "site":
                 label = sites.get(value, str(value))
             elif dim == "line":
@@ -487,7 +487,9 @@ def risks_panel(f: DashboardFilter, *, today: dt.date) -> dict[str, Table]:
                      RiskEntry.objects.filter(region_id=f.region_id).exclude(status=RiskStatus.CLOSED)
                      .values("impact", "probability").order_by().annotate(n=Count("id"))}
     matrix = tuple((f"impact {i}", *[matrix_counts.get((i, p), 0) for p in range(1, 5)]) for i in range(4, 0, -1))
-    risks = risks_with_review(f.region_id, today=today)
+    risks = risks_with_review(f.region_id, today=today).values(  # type: ignore[misc]
+        "risk", "nature", "impact", "probability", "criticality", "preventive_action", "owner", "due_date",
+        "status", "last_review", "next_review_on", "overdue_flag")
     return {
         "risks_matrix": Table("risks_matrix", "Criticality matrix (open risks)",
                               ("impact", "probability 1", "probability 2", "probability 3", "probability 4"),
@@ -496,9 +498,9 @@ def risks_panel(f: DashboardFilter, *, today: dt.date) -> dict[str, Table]:
             "risks_register", "Risk register",
             ("risk", "nature", "impact", "probability", "criticality", "level", "preventive_action", "owner",
              "due_date", "status", "last_review", "next_review", "review_overdue"),
-            tuple((r.risk, r.nature, r.impact, r.probability, r.criticality, criticality_level(r.criticality),
-                   r.preventive_action, r.owner, r.due_date, r.status, r.last_review, r.next_review_on,
-                   bool(r.overdue_flag)) for r in risks)),
+            tuple((r["risk"], r["nature"], r["impact"], r["probability"], r["criticality"],
+                   criticality_level(r["criticality"]), r["preventive_action"], r["owner"], r["due_date"],
+                   r["status"], r["last_review"], r["next_review_on"], bool(r["overdue_flag"])) for r in risks)),
     }
 
 
