@@ -137,14 +137,39 @@ def _paris_month_starts(start: dt.datetime, end: dt.datetime) -> list[dt.datetim
 
 def activity_panel(f: DashboardFilter) -> dict[str, Table]:
     cases = cases_in_scope(f)
-    per_site = (cases.values("site__name").order_by("site__name").annotate(
-        requests=Count("id"),
-        interpretations=Count("id", filter=Q(signed_at__isnull=False)),
-        emergency=Count("id", filter=Q(signed_at__isnull=False, urgency__in=EMERGENCY_URGENCIES)),
-        non_emergency=Count("id", filter=Q(signed_at__isnull=False) & ~Q(urgency__in=EMERGENCY_URGENCIES)),
-    ))
-    per_modality = (cases.values("modality_id").order_by("modality_id").annotate(
-        requests=Count("id"), interpretations=Count("id", filter=Q(signed_at__isnull=False))))
+    months = _paris_month_starts(f.start, f.end)
+    month_index = Case(*[When(requested_at__lt=b, then=Value(i)) for i, b in enumerate(months[1:])],
+                       default=Value(len(months) - 1), output_field=IntegerField())
+    signed = Q(signed_at__isnull=False)
+    # One scan for three tables: counts per (site, modality, month) -- a few hundred groups at most --
+    # are then summed per site, per modality and per site x month. The modality filter is applied to
+    # the groups so that the CT/ultrasound watch still sees both modalities.
+    groups = list(cases_in_scope(f, ignore_modality=True).annotate(month=month_index)
+                  .values("site_id", "modality_id", "month").order_by()
+                  .annotate(requests=Count("id"), interpretations=Count("id", filter=signed),
+                            emergency=Count("id", filter=signed & Q(urgency__in=EMERGENCY_URGENCIES)),
+                            non_emergency=Count("id", filter=signed & ~Q(urgency__in=EMERGENCY_URGENCIES))))
+    from apps.regions.models import Establishment
+
+    names = dict(Establishment.objects.filter(pk__in={g["site_id"] for g in groups}).values_list("pk", "name"))
+    counted = ("requests", "interpretations", "emergency", "non_emergency")
+    site_totals: dict[str, list[int]] = {}
+    modality_totals: dict[str, list[int]] = {}
+    subst: dict[tuple[str, int], list[int]] = {}
+    for g in groups:
+        if g["modality_id"] in ("CT", "US"):
+            cell = subst.setdefault((names[g["site_id"]], g["month"]), [0, 0])
+            cell[0 if g["modality_id"] == "CT" else 1] += g["requests"]
+        if f.modality and g["modality_id"] != f.modality:
+            continue
+        for totals, key in ((site_totals, names[g["site_id"]]), (modality_totals, g["modality_id"])):
+            acc = totals.setdefault(key, [0, 0, 0, 0])
+            for i, c in enumerate(counted):
+                acc[i] += g[c]
+    per_site = [{"site__name": k, **dict(zip(counted, v, strict=True))} for k, v in sorted(site_totals.items())]
+    per_modality = [{"modality_id": k, **dict(zip(counted, v, strict=True))}
+                    for k, v in sorted(modality_totals.items())]
+    substitution = [{"site__name": k[0], "month": k[1], "ct": v[0], "us": v[1]} for k, v in sorted(subst.items())]
     # Counted per UTC hour in the database (cheap truncation, at most 24 x days buckets), then each bucket
     # placed on the Paris clock: per-row time-zone conversion costs more than the count itself.
     heat = (cases.annotate(utc_hour=TruncHour("requested_at", tzinfo=dt.UTC))
@@ -153,14 +178,6 @@ def activity_panel(f: DashboardFilter) -> dict[str, Table]:
     for row in heat:
         local = row["utc_hour"].astimezone(PARIS)
         grid[local.isoweekday() - 1][local.hour] += row["n"]
-    months = _paris_month_starts(f.start, f.end)
-    month_index = Case(*[When(requested_at__lt=b, then=Value(i)) for i, b in enumerate(months[1:])],
-                       default=Value(len(months) - 1), output_field=IntegerField())
-    substitution = (cases_in_scope(f, ignore_modality=True).filter(modality_id__in=("CT", "US"))
-                    .annotate(month=month_index)
-                    .values("site__name", "month").order_by("site__name", "month")
-                    .annotate(ct=Count("id", filter=Q(modality_id="CT")),
-                              us=Count("id", filter=Q(modality_id="US"))))
     return {
         "activity_sites": Table(
             "activity_sites", "Interpretations per site",
