@@ -35,7 +35,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncHour
+from django.db.models.functions import Coalesce
 
 from apps.dashboards.models import RiskEntry, RiskStatus, TrainingSession, criticality_level
 
@@ -90,22 +90,29 @@ class Table:
 # ---------------------------------------------------------------------------------------------- scope
 
 
-def cases_in_scope(f: DashboardFilter, *, ignore_modality: bool = False) -> QuerySet[Any]:
-    from apps.worklist.models import Case
+def case_scope_q(f: DashboardFilter, *, prefix: str = "", ignore_modality: bool = False) -> Q:
+    """The filter's conditions on a case, as a Q usable from the case (prefix "") or from a related model
+    (prefix "case__")."""
+    from apps.rosters.models import OnCallLine
 
     # The region's sites are resolved first (a few dozen ids): the year-long scans then filter on
     # site_id directly instead of joining establishments and territories for every case.
     sites = establishments_in_scope(replace(f, scope_establishment_id=None))
     site_ids = list(sites.values_list("pk", flat=True))
-    qs = Case.objects.filter(site_id__in=site_ids or [-1], requested_at__gte=f.start, requested_at__lt=f.end)
+    q = Q(**{f"{prefix}site_id__in": site_ids or [-1], f"{prefix}requested_at__gte": f.start,
+             f"{prefix}requested_at__lt": f.end})
     if f.modality and not ignore_modality:
-        qs = qs.filter(modality_id=f.modality)
+        q &= Q(**{f"{prefix}modality_id": f.modality})
     if f.scope_establishment_id:
-        from apps.rosters.models import OnCallLine
+        held = list(OnCallLine.objects.filter(holders=f.scope_establishment_id).values_list("pk", flat=True))
+        q &= Q(**{f"{prefix}site_id": f.scope_establishment_id}) | Q(**{f"{prefix}assigned_line_id__in": held})
+    return q
 
-        held = OnCallLine.objects.filter(holders=f.scope_establishment_id).values("pk")
-        qs = qs.filter(Q(site_id=f.scope_establishment_id) | Q(assigned_line_id__in=held))
-    return qs
+
+def cases_in_scope(f: DashboardFilter, *, ignore_modality: bool = False) -> QuerySet[Any]:
+    from apps.worklist.models import Case
+
+    return Case.objects.filter(case_scope_q(f, ignore_modality=ignore_modality))
 
 
 def establishments_in_scope(f: DashboardFilter) -> QuerySet[Any]:
@@ -122,6 +129,20 @@ def establishments_in_scope(f: DashboardFilter) -> QuerySet[Any]:
 
 
 # ------------------------------------------------------------------------------------------- activity
+
+
+class _EpochHour(Func):
+    """Hours since the Unix epoch (UTC): an integer bucket, cheaper to group by than a truncated timestamp."""
+
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="(date_part('epoch', %(expressions)s)::bigint / 3600)",
+                           **extra)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection,
+                           template="(CAST(strftime('%%%%s', %(expressions)s) AS INTEGER) / 3600)", **extra)
 
 
 def _paris_month_starts(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
@@ -172,11 +193,11 @@ def activity_panel(f: DashboardFilter) -> dict[str, Table]:
     substitution = [{"site__name": k[0], "month": k[1], "ct": v[0], "us": v[1]} for k, v in sorted(subst.items())]
     # Counted per UTC hour in the database (cheap truncation, at most 24 x days buckets), then each bucket
     # placed on the Paris clock: per-row time-zone conversion costs more than the count itself.
-    heat = (cases.annotate(utc_hour=TruncHour("requested_at", tzinfo=dt.UTC))
+    heat = (cases.annotate(utc_hour=_EpochHour("requested_at"))
             .values("utc_hour").order_by().annotate(n=Count("id")))
     grid = [[0] * 24 for _ in range(7)]
     for row in heat:
-        local = row["utc_hour"].astimezone(PARIS)
+        local = dt.datetime.fromtimestamp(row["utc_hour"] * 3600, tz=dt.UTC).astimezone(PARIS)
         grid[local.isoweekday() - 1][local.hour] += row["n"]
     return {
         "activity_sites": Table(
@@ -375,12 +396,15 @@ def load_panel(f: DashboardFilter) -> dict[str, Table]:
         escalated=Count("id", filter=Q(escalation_level__gt=0)),
         to_coordinator=Count("id", filter=Q(assignment_state="coordinator")),
     )
-    events = (CaseEvent.objects.filter(case__in=cases.values("pk"), kind__in=("declined", "escalated"))
-              .aggregate(declines=Count("id", filter=Q(kind="declined")),
-                         escalations=Count("id", filter=Q(kind="escalated"))))
-    declines_by = (CaseEvent.objects.filter(case__in=cases.values("pk"), kind="declined")
-                   .values("actor__first_name", "actor__last_name", "actor_id").order_by("actor__last_name")
-                   .annotate(n=Count("id")))
+    # Events are few (declines, escalations): read them by kind and reach their case by primary key,
+    # rather than semi-joining a year of cases.
+    by_actor = list(CaseEvent.objects.filter(case_scope_q(f, prefix="case__"), kind__in=("declined", "escalated"))
+                    .values("kind", "actor_id", "actor__first_name", "actor__last_name").order_by()
+                    .annotate(n=Count("id")))
+    events = {"declines": sum(r["n"] for r in by_actor if r["kind"] == "declined"),
+              "escalations": sum(r["n"] for r in by_actor if r["kind"] == "escalated")}
+    declines_by = sorted((r for r in by_actor if r["kind"] == "declined"),
+                         key=lambda r: (r["actor__last_name"] or "", r["actor_id"] or 0))
     assigned = totals["assigned"]
     share = round(100.0 * totals["overflowed"] / assigned, 1) if assigned else None
     return {
