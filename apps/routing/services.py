@@ -166,6 +166,10 @@ def case_escalate(*, case_id: int, now: dt.datetime | None = None) -> Case | Non
     if case.status not in OPEN_STATUSES:
         Case.objects.filter(pk=case.pk).update(escalation_due_at=None)
         return case
+    if case.status not in ROUTABLE:
+        # Validated and waiting for images, or being read: nothing to escalate now (escalations_run skips it;
+        # once the images are complete an unacknowledged case escalates at the next tick).
+        return case
     previous = case.assigned_to
     if previous is not None:
         case_event_add(case=case, kind=CaseEventKind.ESCALATED,
@@ -177,7 +181,8 @@ def case_escalate(*, case_id: int, now: dt.datetime | None = None) -> Case | Non
 def escalations_run(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     """Escalate every offered case past its delay (beat task). Each case in its own transaction."""
     now = now or timezone.now()
-    ids = list(Case.objects.filter(assignment_state=AssignmentState.OFFERED, escalation_due_at__lte=now)
+    ids = list(Case.objects.filter(assignment_state=AssignmentState.OFFERED, escalation_due_at__lte=now,
+                                   status__in=list(ROUTABLE))
                .order_by("escalation_due_at").values_list("pk", flat=True)[:limit])
     for case_id in ids:
         case_escalate(case_id=case_id, now=now)

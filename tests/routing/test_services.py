@@ -210,3 +210,14 @@ def test_rule_with_a_target_lacking_an_agreement_is_refused(demo):
     with pytest.raises(ApplicationError, match="No agreement in force"):
         routing_rule_save(rule=rule, modality_codes=["CT", "XR"], line_ids=[gie.pk])
     assert not RoutingRule.objects.filter(name="Gien → GIE").exists()
+
+
+def test_escalation_waits_while_the_case_waits_for_images(demo):
+    case = case_route(case_id=_case(demo).pk)
+    Case.objects.filter(pk=case.pk).update(status=CaseStatus.ACCEPTED)
+    later = timezone.now() + dt.timedelta(hours=1)
+    assert escalations_run(now=later) == 0
+    Case.objects.filter(pk=case.pk).update(status=CaseStatus.AWAITING_READING)
+    assert escalations_run(now=later) == 1
+    case.refresh_from_db()
+    assert case.escalation_level == 1 and case.assigned_to != demo.users["radiologue"]
