@@ -146,9 +146,16 @@ def case_route(*, case_id: int, trigger: str = "route") -> Case | None:
         # Defensive: case_create already redirects ultrasound. Record the refusal once.
         if not RoutingDecision.objects.filter(case=case, outcome=DecisionOutcome.REFUSED).exists():
             decision, ms = routing_decide(case, at=timezone.now())
+            reasons = list(decision.reasons)
+            from apps.regions.selectors import nearest_ultrasound_referrals
+
+            nearest = nearest_ultrasound_referrals(case.site)
+            if nearest:
+                reasons.append(f"nearest ultrasound referral: {nearest[0].name}, about {nearest[0].travel_minutes} "
+                               f"min, tel. {nearest[0].phone}")
             RoutingDecision.objects.create(case=case, attempt=RoutingDecision.objects.filter(case=case).count(),
                                            at=timezone.now(), trigger=trigger, purpose=_purpose(case),
-                                           outcome=DecisionOutcome.REFUSED, reasons=list(decision.reasons),
+                                           outcome=DecisionOutcome.REFUSED, reasons=reasons,
                                            decision_ms=round(ms, 3))
         return case
     return _apply(case, trigger=trigger, level=0)

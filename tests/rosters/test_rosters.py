@@ -116,3 +116,20 @@ def test_coverage_page_for_coordinator_only(demo, client):
     assert resp.status_code == 200
     html = resp.content.decode()
     assert "CH" in html and 'id="coverage"' in html
+
+
+def test_shift_admin_refuses_a_shift_breaking_a_roster_rule(demo, client):
+    client.force_login(demo.users["coordinateur"])
+    line = OnCallLine.objects.get(name__startswith="Ligne mutualisée Nord")
+    before = Shift.objects.count()
+    resp = client.post("/admin/rosters/shift/add/", {
+        "line": line.pk, "radiologist": demo.users["radio.richard11"].pk,
+        "start_0": "2027-02-01", "start_1": "18:30:00", "end_0": "2027-02-02", "end_1": "08:30:00",
+        "kind": "garde", "role": "primary"})
+    assert resp.status_code == 200 and "has not volunteered" in resp.content.decode()
+    assert Shift.objects.count() == before
+    resp = client.post("/admin/rosters/shift/add/", {
+        "line": line.pk, "radiologist": demo.users["radio.andre10"].pk,
+        "start_0": "2027-02-01", "start_1": "18:30:00", "end_0": "2027-02-02", "end_1": "08:30:00",
+        "kind": "garde", "role": "primary"})
+    assert resp.status_code == 302 and Shift.objects.count() == before + 1

@@ -143,6 +143,7 @@ def test_ultrasound_is_never_routed(demo):
     assert case.assignment_state == AssignmentState.UNASSIGNED and case.assigned_to is None
     [decision] = RoutingDecision.objects.filter(case=case)
     assert decision.outcome == DecisionOutcome.REFUSED and "ultrasound" in decision.reasons[0]
+    assert "nearest ultrasound referral" in decision.reasons[1] and "min" in decision.reasons[1]
 
 
 def test_nobody_on_duty_alerts_the_coordinator(demo):
