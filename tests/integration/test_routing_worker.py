@@ -110,15 +110,20 @@ def test_worker_killed_mid_task_is_redelivered(live_demo, env, tmp_path):
 def test_two_workers_racing_assign_each_case_once(live_demo, env, tmp_path):
     from pds_platform.celery import app
 
-    cases = [_case(live_demo, n=i) for i in range(12)]
-    for c in cases:  # two more messages per case: three deliveries racing for one assignment
-        app.send_task(ROUTE_TASK, args=[c.pk])
-        app.send_task(ROUTE_TASK, args=[c.pk])
-    with _worker(env, tmp_path, "a"), _worker(env, tmp_path, "b"):
+    logs = {name: tmp_path / f"{name}.log" for name in ("a", "b")}
+    with running(celery_worker_cmd("-n", "a@%h"), env, logs["a"]), \
+            running(celery_worker_cmd("-n", "b@%h"), env, logs["b"]):
+        wait_until(lambda: all("ready." in p.read_text(errors="replace") for p in logs.values() if p.exists())
+                   and all(p.exists() for p in logs.values()), timeout=60, message="both workers ready")
+        cases = [_case(live_demo, n=i) for i in range(12)]
+        for c in cases:  # two more messages per case: three deliveries racing for one assignment
+            app.send_task(ROUTE_TASK, args=[c.pk])
+            app.send_task(ROUTE_TASK, args=[c.pk])
         wait_until(lambda: not Case.objects.filter(pk__in=[c.pk for c in cases])
                    .exclude(assignment_state=AssignmentState.OFFERED).exists(), timeout=60, message="all assigned")
-        wait_until(lambda: "routing.route_case" in (tmp_path / "b.log").read_text(errors="replace"), timeout=30,
-                   message="second worker took part")
+        for name, path in logs.items():
+            wait_until(lambda p=path: "routing.route_case" in p.read_text(errors="replace"), timeout=30,
+                       message=f"worker {name} took part")
     for c in cases:
         assert RoutingDecision.objects.filter(case=c).count() == 1
         assert c.events.filter(kind=CaseEventKind.ASSIGNED).count() == 1
