@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.routing import views
 
 app_name = "routing"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications.json", views.notifications_json, name="notifications_json"),
+    path("notifications/<int:pk>/read/", views.notification_read, name="notification_read"),
+]

@@ -222,3 +222,21 @@ def test_escalation_waits_while_the_case_waits_for_images(demo):
     assert escalations_run(now=later) == 1
     case.refresh_from_db()
     assert case.escalation_level == 1 and case.assigned_to != demo.users["radiologue"]
+
+
+def test_notification_pages(demo, client):
+    case = case_route(case_id=_case(demo).pk)
+    radiologue = demo.users["radiologue"]
+    client.force_login(radiologue)
+    data = client.get("/routing/notifications.json").json()
+    assert data["unread"] == 1 and data["items"][0]["case_id"] == case.pk
+    page = client.get("/routing/notifications/")
+    assert page.status_code == 200 and "Vierzon" in page.content.decode()
+    n = Notification.objects.get(user=radiologue, channel="in_app")
+    client.force_login(demo.users["radio.durand1"])  # someone else cannot mark it read
+    client.post(f"/routing/notifications/{n.pk}/read/")
+    n.refresh_from_db()
+    assert n.read_at is None
+    client.force_login(radiologue)
+    assert client.post(f"/routing/notifications/{n.pk}/read/").status_code == 302
+    assert client.get("/routing/notifications.json").json()["unread"] == 0
