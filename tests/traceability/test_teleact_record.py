@@ -57,7 +57,9 @@ def _signed_case(demo, *, opposes_data_sharing: bool = False) -> Case:
 
 def test_record_frozen_at_signature_is_complete(demo):
     case = _signed_case(demo)
-    assert teleact_records_freeze_pending() == 1 and teleact_records_freeze_pending() == 0
+    from apps.traceability.tasks import freeze_teleact_records
+
+    assert freeze_teleact_records() == 1 and teleact_records_freeze_pending() == 0  # the beat task, re-runnable
     record = TeleActRecord.objects.get(case=case)
     doc = record.snapshot
     acts = [a["act"] for a in doc["acts"]]
