@@ -82,7 +82,8 @@ def notifications_deliver(ids: list[int]) -> None:
     """Deliver pending notifications; record the outcome; a failed assignment alert escalates the case."""
     from apps.routing.services import delivery_failed
 
-    for n in Notification.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).select_related("user"):
+    sent: list[int] = []
+    for n in Notification.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING):
         try:
             _deliver_one(n)
         except Exception as exc:  # any backend failure is recorded and counts toward escalation
@@ -91,4 +92,6 @@ def notifications_deliver(ids: list[int]) -> None:
             if n.case_id and n.kind == "assigned":
                 delivery_failed(case_id=n.case_id, user_id=n.user_id, channel=n.channel, error=str(exc))
             continue
-        Notification.objects.filter(pk=n.pk).update(status=DeliveryStatus.SENT, sent_at=timezone.now())
+        sent.append(n.pk)
+    if sent:
+        Notification.objects.filter(pk__in=sent).update(status=DeliveryStatus.SENT, sent_at=timezone.now())

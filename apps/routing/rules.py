@@ -87,6 +87,7 @@ class Decision:
     line_id: int | None = None
     radiologist_id: int | None = None
     level: int = 0
+    line_name: str = ""
     overflowed: bool = False
     delay_minutes: int | None = None
     candidates: tuple[Candidate, ...] = ()
@@ -193,6 +194,6 @@ def decide(case: CaseFacts, rule: RuleFacts | None, duty: dict[int, tuple[Candid
     if case.subspecialty and case.subspecialty in chosen.subspecialties:
         why += f", has the needed sub-specialty {case.subspecialty}"
     reasons.append(f"chose {chosen.name}: {why}")
-    return Decision(ASSIGNED, rule_id=rule.rule_id, line_id=group.target.line_id,
+    return Decision(ASSIGNED, rule_id=rule.rule_id, line_id=group.target.line_id, line_name=group.target.line_name,
                     radiologist_id=chosen.radiologist_id, level=level, overflowed=overflowed,
                     delay_minutes=rule.delay_for(case.urgency), candidates=group.candidates, reasons=tuple(reasons))

@@ -92,7 +92,7 @@ def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None)
         assert who is not None  # just assigned
         what = "indication validation" if _purpose(case) == Purpose.VALIDATION else "reading"
         case_event_add(case=case, kind=CaseEventKind.ASSIGNED, actor_id=actor_id,
-                       message=f"Assigned to {who.display_name} ({case.assigned_line}) for {what}; "
+                       message=f"Assigned to {who.display_name} ({decision.line_name}) for {what}; "
                                f"acknowledge within {decision.delay_minutes} min",
                        data={"radiologist_id": who.pk, "line_id": case.assigned_line_id, "level": decision.level,
                              "overflowed": decision.overflowed, "trigger": trigger, "purpose": _purpose(case)})
