@@ -74,9 +74,13 @@ def region_id_of(user: Any) -> int | None:
     if isinstance(user, Integration):
         return (Establishment.objects.filter(pk=user.establishment_id)
                 .values_list("territory__region_id", flat=True).first())
-    return getattr(user, "region_id", None) or (
-        Establishment.objects.filter(pk=getattr(user, "primary_establishment_id", None))
-        .values_list("territory__region_id", flat=True).first())
+    region_id: int | None = getattr(user, "region_id", None)
+    if region_id:
+        return region_id
+    site_id: int | None = getattr(user, "primary_establishment_id", None)
+    if site_id is None:
+        return None
+    return Establishment.objects.filter(pk=site_id).values_list("territory__region_id", flat=True).first()
 
 
 def establishments_visible_to(user: Any) -> QuerySet[Any]:
