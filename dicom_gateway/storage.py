@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.dataset import FileMetaDataset
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
-from pynetdicom.dsutils import encode_file_meta
 
 INCOMING = ".incoming"
 QUARANTINE = "quarantine"
@@ -30,16 +29,30 @@ class WrittenFile:
     sha256: str
 
 
+def _meta_element(tag_element: int, vr: bytes, value: bytes) -> bytes:
+    if vr == b"OB":
+        return struct.pack("<HH2sHI", 0x0002, tag_element, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", 0x0002, tag_element, vr, len(value)) + value
+
+
+def _ui(uid: str) -> bytes:
+    raw = uid.encode("ascii")
+    return raw + b"\x00" if len(raw) % 2 else raw
+
+
 def part10_header(*, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> bytes:
-    """Preamble + 'DICM' + file meta. Deterministic (no sender AE) so that an identical resend hashes the same."""
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = sop_class_uid
-    meta.MediaStorageSOPInstanceUID = sop_instance_uid
-    meta.TransferSyntaxUID = transfer_syntax_uid
-    meta.ImplementationClassUID = PYNETDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = PYNETDICOM_IMPLEMENTATION_VERSION
-    return b"\x00" * 128 + b"DICM" + encode_file_meta(meta)
+    """Preamble + 'DICM' + file meta (explicit VR little endian, PS3.10 7.1), encoded directly: this runs
+    for every image. Deterministic (no sender AE) so that an identical resend hashes the same."""
+    version = PYNETDICOM_IMPLEMENTATION_VERSION.encode("ascii")
+    body = b"".join((
+        _meta_element(0x0001, b"OB", b"\x00\x01"),
+        _meta_element(0x0002, b"UI", _ui(sop_class_uid)),
+        _meta_element(0x0003, b"UI", _ui(sop_instance_uid)),
+        _meta_element(0x0010, b"UI", _ui(transfer_syntax_uid)),
+        _meta_element(0x0012, b"UI", _ui(PYNETDICOM_IMPLEMENTATION_UID)),
+        _meta_element(0x0013, b"SH", version + b" " if len(version) % 2 else version),
+    ))
+    return b"\x00" * 128 + b"DICM" + _meta_element(0x0000, b"UL", struct.pack("<I", len(body))) + body
 
 
 def free_bytes(root: Path) -> int:

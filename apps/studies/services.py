@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -175,14 +175,17 @@ def instance_record(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha2
     ``before_commit`` (the gateway's "file is durably on disk" wait) runs last inside the transaction: the
     statements overlap the disk flush, the commit never precedes it, and if it raises nothing is recorded.
     """
-    Instance.objects.create(series_id=ref.series_id, study_id=ref.study_id, sop_instance_uid=meta.sop_instance_uid,
-                            sop_class_uid=meta.sop_class_uid, transfer_syntax_uid=meta.transfer_syntax_uid,
-                            instance_number=meta.instance_number, path=rel_path, size=size, sha256=sha256,
-                            received_at=now)
-    Series.objects.filter(pk=ref.series_id).update(num_instances=F("num_instances") + 1)
-    # Compare-and-set against the completion of the quiet period (see the module docstring).
-    extended = Study.objects.filter(pk=ref.study_id, status=StudyStatus.RECEIVING).update(
-        num_instances=F("num_instances") + 1, last_received_at=now)
+    if connection.vendor == "postgresql":
+        extended = _instance_insert_pg(ref=ref, meta=meta, rel_path=rel_path, size=size, sha256=sha256, now=now)
+    else:
+        Instance.objects.create(series_id=ref.series_id, study_id=ref.study_id,
+                                sop_instance_uid=meta.sop_instance_uid, sop_class_uid=meta.sop_class_uid,
+                                transfer_syntax_uid=meta.transfer_syntax_uid, instance_number=meta.instance_number,
+                                path=rel_path, size=size, sha256=sha256, received_at=now)
+        Series.objects.filter(pk=ref.series_id).update(num_instances=F("num_instances") + 1)
+        # Compare-and-set against the completion of the quiet period (see the module docstring).
+        extended = bool(Study.objects.filter(pk=ref.study_id, status=StudyStatus.RECEIVING).update(
+            num_instances=F("num_instances") + 1, last_received_at=now))
     late = not extended
     if late:
         Study.objects.filter(pk=ref.study_id).update(num_instances=F("num_instances") + 1, last_received_at=now)
@@ -190,6 +193,34 @@ def instance_record(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha2
     if before_commit is not None:
         before_commit()
     return late
+
+
+def _instance_insert_pg(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha256: str,
+                        now: dt.datetime) -> bool:
+    """The three writes of every image in one round trip (data-modifying CTEs): insert the instance,
+    count it in its series, and extend the study's quiet period if it is still receiving (compare-and-set).
+    Returns False when the study was already complete. A duplicate UID raises IntegrityError as usual."""
+    sql = f"""
+        WITH ins AS (
+            INSERT INTO {Instance._meta.db_table} (series_id, study_id, sop_instance_uid, sop_class_uid,
+                transfer_syntax_uid, instance_number, path, size, sha256, received_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id),
+        ser AS (
+            UPDATE {Series._meta.db_table} SET num_instances = num_instances + 1 WHERE id = %s RETURNING id),
+        stu AS (
+            UPDATE {Study._meta.db_table} SET num_instances = num_instances + 1, last_received_at = %s
+            WHERE id = %s AND status = %s RETURNING id)
+        SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ser), (SELECT count(*) FROM stu)
+    """
+    params = [ref.series_id, ref.study_id, meta.sop_instance_uid, meta.sop_class_uid, meta.transfer_syntax_uid,
+              meta.instance_number, rel_path, size, sha256, now, ref.series_id, now, ref.study_id,
+              StudyStatus.RECEIVING.value]
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        inserted, series_counted, extended = cur.fetchone()
+    if not series_counted:  # the series row is gone (stale cache): nothing must be recorded
+        raise IntegrityError(f"series {ref.series_id} does not exist")
+    return bool(extended)
 
 
 def _late_images_flag(*, study_id: int, series_id: int) -> None:

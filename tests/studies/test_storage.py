@@ -33,3 +33,21 @@ def test_header_is_deterministic():
     b = storage.part10_header(sop_class_uid="1.2.840.10008.5.1.4.1.1.2", sop_instance_uid="1.2.3",
                               transfer_syntax_uid="1.2.840.10008.1.2.1")
     assert a == b and a[128:132] == b"DICM"
+
+
+@pytest.mark.parametrize("uid", ["1.2.3", "1.2.34"])  # odd and even lengths (UI padding)
+def test_header_is_byte_identical_to_pydicoms_encoding(uid):
+    from pydicom.dataset import FileMetaDataset
+    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+    from pynetdicom.dsutils import encode_file_meta
+
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = uid
+    meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    meta.ImplementationClassUID = PYNETDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = PYNETDICOM_IMPLEMENTATION_VERSION
+    assert storage.part10_header(sop_class_uid="1.2.840.10008.5.1.4.1.1.2", sop_instance_uid=uid,
+                                 transfer_syntax_uid="1.2.840.10008.1.2.1") == (
+        b"\x00" * 128 + b"DICM" + encode_file_meta(meta))
