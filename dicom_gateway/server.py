@@ -110,7 +110,7 @@ class GatewayConfig:
 class Sender:
     calling_ae: str
     address: str
-    site_id: int | None
+    site_id: int  # an accepted sender is always a DICOM node of an establishment
 
 
 def tls_context(config: GatewayConfig) -> ssl.SSLContext:
@@ -157,6 +157,7 @@ class Gateway:
         if decision.accepted:
             # pynetdicom's DUL polls with 1 ms naps between partial reads; shorter naps cut per-image latency.
             assoc.dul._run_loop_delay = DUL_LOOP_DELAY
+            assert decision.site_id is not None
             assoc.pds_sender = Sender(calling_ae=calling, address=address, site_id=decision.site_id)
             return
         log.warning("association refused: %s", decision.reason)
@@ -399,7 +400,8 @@ class SharedSocketServer(ThreadedAssociationServer):
                          evt_handlers=evt_handlers)
 
     def server_bind(self) -> None:
-        self.socket.close()
+        if self.socket is not None:
+            self.socket.close()
         self.socket = self._shared
         self.server_address = self.socket.getsockname()[:2]
 
