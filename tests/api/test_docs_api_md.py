@@ -4,9 +4,9 @@ signature."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -52,7 +52,7 @@ def test_docs_curl_walkthrough(process_env: dict[str, str], tmp_path: Path) -> N
     before, after = text.split(REPORT_HEADING)
     port = free_port()
     env = {**process_env, "CELERY_BROKER_URL": "filesystem://", "PDS": f"http://127.0.0.1:{port}",
-           "PATH": f"{Path(os.sys.executable).parent}:{process_env['PATH']}"}
+           "PATH": f"{Path(sys.executable).parent}:{process_env['PATH']}"}
     work = tmp_path / "integrator"
     work.mkdir()
     # `python manage.py` in the doc runs from the project directory; the files it writes go to `work`.
