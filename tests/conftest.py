@@ -27,3 +27,10 @@ def process_env(transactional_db: Any, tmp_path: Any) -> dict[str, str]:
     from tests.support.processes import child_env
 
     return child_env(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def english_interface(settings: Any) -> None:
+    """Assertions read English messages; the product's default (French) is checked by its own test,
+    which sets LANGUAGE_CODE back to 'fr'. Child processes (browser tests) keep the real default."""
+    settings.LANGUAGE_CODE = "en"

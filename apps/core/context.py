@@ -24,7 +24,7 @@ class ActorContext:
     channel: str = "system"  # web | api | gateway | worker | admin | system
 
 
-_current: ContextVar[ActorContext] = ContextVar("pds_actor", default=ActorContext())
+_current: ContextVar[ActorContext] = ContextVar("pds_actor", default=ActorContext())  # noqa: B039 (frozen dataclass: immutable)
 
 
 def current_actor() -> ActorContext:

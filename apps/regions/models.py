@@ -56,6 +56,9 @@ class ExtraClosedDay(models.Model):
         unique_together = [("region", "date")]
         verbose_name = _("extra public holiday")
 
+    def __str__(self) -> str:
+        return f"{self.date:%d/%m/%Y} {self.label}"
+
 
 class Territory(TimeStampedModel):
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="territories")

@@ -48,7 +48,7 @@ def test_manual_incident_in_admin_is_linked_to_the_case(client, demo):
     case = case_create_raw(_M, "vierzon", "CT", "urgent", dt.datetime.now(dt.UTC))
     client.force_login(demo.users["coordinateur"])
     r = client.post(reverse("admin:traceability_technicalincident_add"), {
-        "at_0": "23/11/2026", "at_1": "02:10:00", "kind": "network_outage", "severity": "warning",
+        "at_0": "2026-11-23", "at_1": "02:10:00", "kind": "network_outage", "severity": "warning",
         "source": "manual", "case": case.pk, "summary": "Lien VPN coupé 20 min", "details": "{}"})
     assert r.status_code == 302, r.context["adminform"].form.errors
     incident = TechnicalIncident.objects.get(summary="Lien VPN coupé 20 min")

@@ -23,6 +23,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.worklist.models import AssignmentState, Case, CaseStatus, Report, ReportStatus
+from tests.support.browser import browser_login
 from tests.support.processes import celery_worker_cmd, free_port, manage_cmd, running, wait_until
 
 pytestmark = [
@@ -63,14 +64,7 @@ def shot(driver: Any, tmp_path: Path, name: str) -> None:
 
 
 def login(driver: Any, base: str, username: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.delete_all_cookies()
-    driver.get(f"{base}/accounts/login/")
-    driver.find_element(By.ID, "id_username").send_keys(username)
-    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit].primary").click()
-    wait_until(lambda: "/accounts/login/" not in driver.current_url, timeout=30, message=f"{username} logged in")
+    browser_login(driver, base, username, PASSWORD)
 
 
 def css(driver: Any, selector: str) -> Any:

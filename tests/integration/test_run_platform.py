@@ -34,7 +34,7 @@ def test_embedded_platform_starts_and_is_healthy(tmp_path):
             body = wait_until(healthy, timeout=90, interval=1, message="/healthz 200")
         except AssertionError:
             log.flush()
-            raise AssertionError((tmp_path / "platform.log").read_text()[-5000:])
+            raise AssertionError((tmp_path / "platform.log").read_text()[-5000:]) from None
         assert body["checks"] == {"database": "ok", "broker": "ok", "worker": "ok", "gateway": "ok"}
         out = (tmp_path / "platform.log").read_text()
         assert "coordinateur" in out and "VIERZON_CT" in out and f"127.0.0.1:{web_port}" in out

@@ -73,7 +73,7 @@ def running(cmd: list[str], env: dict[str, str], log_path: Path, ready: Callable
                 wait_until(lambda: proc.poll() is None and ready(), timeout=timeout, message=f"{cmd[:4]} ready")
             except AssertionError:
                 log.flush()
-                raise AssertionError(f"{cmd} not ready; exit={proc.poll()}; log:\n" + log_path.read_text()[-4000:])
+                raise AssertionError(f"{cmd} not ready; exit={proc.poll()}; log:\n" + log_path.read_text()[-4000:]) from None
         yield proc
     finally:
         if proc.poll() is None:
