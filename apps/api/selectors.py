@@ -25,32 +25,30 @@ def _user_site_q(user: Any, field: str) -> Q:
     return Q(**{f"{field}_id__in": site_ids})
 
 
-def cases_visible_to(user: Any) -> QuerySet[Any]:
-    from apps.worklist.models import Case
-
-    qs = Case.objects.select_related("modality", "site", "assigned_to", "assigned_line", "claimed_by")
+def _scoped(qs: QuerySet[Any], user: Any, *, case_path: str) -> QuerySet[Any]:
+    """A key sees its establishment; a person their sites, and a radiologist also the cases assigned to or
+    claimed by them (``case_path`` leads from the queryset's model to the case)."""
     if isinstance(user, Integration):
         return qs.filter(site_id=user.establishment_id)
     if not getattr(user, "is_authenticated", False):
         return qs.none()
     q = _user_site_q(user, "site")
     if getattr(user, "role", "") == "radiologist":
-        q |= Q(assigned_to_id=user.pk) | Q(claimed_by_id=user.pk)
+        q |= Q(**{f"{case_path}assigned_to_id": user.pk}) | Q(**{f"{case_path}claimed_by_id": user.pk})
     return qs.filter(q)
+
+
+def cases_visible_to(user: Any) -> QuerySet[Any]:
+    from apps.worklist.models import Case
+
+    qs = Case.objects.select_related("modality", "site", "assigned_to", "assigned_line", "claimed_by")
+    return _scoped(qs, user, case_path="")
 
 
 def studies_visible_to(user: Any) -> QuerySet[Any]:
     from apps.studies.models import Study
 
-    qs = Study.objects.select_related("case")
-    if isinstance(user, Integration):
-        return qs.filter(site_id=user.establishment_id)
-    if not getattr(user, "is_authenticated", False):
-        return qs.none()
-    q = _user_site_q(user, "site")
-    if getattr(user, "role", "") == "radiologist":
-        q |= Q(case__assigned_to_id=user.pk) | Q(case__claimed_by_id=user.pk)
-    return qs.filter(q)
+    return _scoped(Study.objects.select_related("case"), user, case_path="case__")
 
 
 def worklist_for(user: Any) -> QuerySet[Any]:

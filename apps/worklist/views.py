@@ -309,6 +309,11 @@ def _info(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
     return _("Answer sent to the radiologist.")
 
 
+def _checked(value: Any) -> bool:
+    """A checkbox from a form post ("on") or a JSON body (true)."""
+    return value in (True, "on", "true", "1")
+
+
 @action("claim")
 def _claim(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
     services.case_claim(case_id=case.pk, user=request.user)
@@ -354,7 +359,7 @@ def _draft(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
     fields = {k: str(d[k]) for k in services.REPORT_FIELDS if k in d}
     critical = d.get("critical_finding")
     services.report_draft_save(case_id=case.pk, user=request.user, fields=fields, template=d.get("template", ""),
-                               critical_finding=None if critical is None else critical in (True, "on", "true", "1"))
+                               critical_finding=None if critical is None else _checked(critical))
     return _("Draft saved.")
 
 
@@ -364,7 +369,7 @@ def _sign(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
     if fields:
         services.report_draft_save(case_id=case.pk, user=request.user, fields=fields,
                                    template=d.get("template", ""),
-                                   critical_finding=d.get("critical_finding") in (True, "on", "true", "1"))
+                                   critical_finding=_checked(d.get("critical_finding")))
     services.report_sign(case_id=case.pk, user=request.user)
     return _("Report signed and sent to the requesting site.")
 
@@ -381,7 +386,7 @@ def _critical_call(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
     if called_at is not None and timezone.is_naive(called_at):
         called_at = timezone.make_aware(called_at)
     services.critical_call_log(case_id=case.pk, user=request.user, physician_name=d.get("physician_name", ""),
-                               called_at=called_at, acknowledged=d.get("acknowledged") in (True, "on", "true", "1"),
+                               called_at=called_at, acknowledged=_checked(d.get("acknowledged")),
                                note=d.get("note", ""))
     return _("Call logged.")
 
