@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import socket
 import statistics
@@ -113,7 +114,10 @@ def main() -> int:
         gw_port = free_port()
         genv = env_nodelay(PDS_DICOM_PORT=str(gw_port), PDS_DICOM_STORAGE_ROOT=str(work / "gateway"),
                            PDS_VAR_DIR=str(work / "var"), PDS_DICOM_QUIET_SECONDS="3600", PDS_DICOM_MIN_FREE_MB="100",
-                           PYTHONUNBUFFERED="1")
+                           PYTHONUNBUFFERED="1",
+                           # Production settings: no debug query log in the gateway.
+                           DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+                           DJANGO_ALLOWED_HOSTS="localhost")
         for step in (["migrate", "--noinput", "-v0"], ["load_demo"]):
             subprocess.run([PY, "manage.py", *step], cwd=ROOT, env=genv, check=True, stdout=subprocess.DEVNULL)
         log = open(work / "gateway.log", "wb")

@@ -2,15 +2,16 @@
 
 Pure functions: ``instance_meta_parse(file_bytes, ...)`` returns an ``InstanceMeta`` or raises
 ``InstanceRejected`` carrying the DICOM failure status to answer. Only the header is converted
-to Python values; the pixel data is checked for length (a truncated image is useless to the
-radiologist) but never decoded.
+to Python values; the pixel data is checked for length from its element header (a truncated image
+is useless to the radiologist) but never copied or decoded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from io import BytesIO
 from typing import Any
 
@@ -70,6 +71,7 @@ class InstanceMeta:
     body_part: str = ""
     station_name: str = ""
     referring_physician: str = ""
+    described: bool = False  # the study/series description above was read (see instance_meta_parse)
 
     def relative_path(self) -> str:
         """Where the instance lives under the storage root (UIDs are validated: no traversal)."""
@@ -131,23 +133,67 @@ def _expected_pixel_bytes(ds: Any) -> int | None:
     return (rows * cols * samples * frames * bits + 7) // 8
 
 
+PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")  # (7FE0,0010/0008/0009) LE
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _pixel_length(file_bytes: bytes, offset: int, transfer_syntax_uid: str) -> int | None:
+    """Length of the pixel data element starting at ``offset`` (where pydicom stopped), read from its
+    header without copying the pixels. None when there is no pixel data. Raises InstanceRejected when
+    the element announces more bytes than were received."""
+    if offset >= len(file_bytes):
+        return None
+    big = transfer_syntax_uid == EXPLICIT_VR_BIG_ENDIAN
+    tag = file_bytes[offset:offset + 4]
+    if big:
+        tag = tag[1::-1] + tag[3:1:-1]
+    if tag not in PIXEL_TAGS:
+        return None
+    implicit = transfer_syntax_uid == IMPLICIT_VR_LITTLE_ENDIAN
+    header = 8 if implicit else 12
+    if len(file_bytes) < offset + header:
+        raise InstanceRejected(STATUS_TRUNCATED, "pixel data element cut in its header")
+    length = int.from_bytes(file_bytes[offset + header - 4:offset + header], "big" if big else "little")
+    available = len(file_bytes) - offset - header
+    if length == UNDEFINED_LENGTH:  # encapsulated (compressed) fragments: present if anything follows
+        return available
+    if length > available:
+        raise InstanceRejected(STATUS_TRUNCATED, f"pixel data truncated ({available} of {length} bytes)")
+    return length
+
+
+def _read(file_bytes: bytes, transfer_syntax_uid: str) -> tuple[Any, int | None]:
+    """The dataset up to its pixel data, and the pixel data's length."""
+    if transfer_syntax_uid == DEFLATED:  # the offsets are in the inflated stream: read the whole thing
+        ds = dcmread(BytesIO(file_bytes), force=False)
+        pixel = ds.get((0x7FE0, 0x0010)) or ds.get((0x7FE0, 0x0008)) or ds.get((0x7FE0, 0x0009))
+        return ds, (len(pixel.value) if pixel is not None and pixel.value is not None else None)
+    stream = BytesIO(file_bytes)
+    ds = dcmread(stream, force=False, stop_before_pixels=True)
+    return ds, _pixel_length(file_bytes, stream.tell(), transfer_syntax_uid)
+
+
 def instance_meta_parse(file_bytes: bytes, *, transfer_syntax_uid: str, sop_class_uid: str = "",
-                        sop_instance_uid: str = "") -> InstanceMeta:
+                        sop_instance_uid: str = "", describe: Callable[[str], bool] | None = None) -> InstanceMeta:
     """Parse a complete Part 10 byte string (preamble, file meta, dataset) and check it.
 
     ``sop_class_uid`` / ``sop_instance_uid`` are those of the C-STORE request: the dataset must agree.
+    ``describe(series_uid)`` says whether the study and series description (patient, dates, station...)
+    is wanted; the gateway only needs it for the first image of a series, and converting those values
+    is most of the cost of this function.
     """
     try:
-        ds = dcmread(BytesIO(file_bytes), force=False)
-        # Reading is lazy: walk every top-level element so that a truncated stream fails here.
-        elements = list(ds.keys())
-        pixel = ds.get((0x7FE0, 0x0010)) or ds.get((0x7FE0, 0x0008)) or ds.get((0x7FE0, 0x0009))
-        pixel_len = len(pixel.value) if pixel is not None and pixel.value is not None else None
+        ds, pixel_len = _read(file_bytes, transfer_syntax_uid)
+        if not len(ds):
+            raise InstanceRejected(STATUS_CANNOT_PARSE, "empty dataset")
+    except InstanceRejected:
+        raise
     except (InvalidDicomError, EOFError, ValueError, TypeError, KeyError, NotImplementedError, OverflowError,
             AttributeError, IndexError) as exc:
         raise InstanceRejected(STATUS_CANNOT_PARSE, f"dataset does not parse: {exc}") from exc
-    if not elements:
-        raise InstanceRejected(STATUS_CANNOT_PARSE, "empty dataset")
     try:
         sop_class = _uid(ds, "SOPClassUID")
         sop_uid = _uid(ds, "SOPInstanceUID")
@@ -167,25 +213,32 @@ def instance_meta_parse(file_bytes: bytes, *, transfer_syntax_uid: str, sop_clas
             expected = _expected_pixel_bytes(ds)
             if expected is not None and pixel_len < expected:
                 raise InstanceRejected(STATUS_TRUNCATED, f"pixel data truncated ({pixel_len} of {expected} bytes)")
-        others: list[OtherPatientId] = []
-        for item in ds.get("OtherPatientIDsSequence") or []:
-            value = _text(item, "PatientID", 64)
-            if value:
-                others.append(OtherPatientId(value=value, issuer=_text(item, "IssuerOfPatientID", 64),
-                                             type=_text(item, "TypeOfPatientID", 16)))
-        return InstanceMeta(
-            sop_class_uid=sop_class, sop_instance_uid=sop_uid, study_uid=study_uid, series_uid=series_uid,
-            modality=modality, transfer_syntax_uid=transfer_syntax_uid,
-            instance_number=_int(ds, "InstanceNumber"), series_number=_int(ds, "SeriesNumber"),
-            series_description=_text(ds, "SeriesDescription"), patient_name=_text(ds, "PatientName"),
-            patient_id=_text(ds, "PatientID", 64), patient_id_issuer=_text(ds, "IssuerOfPatientID", 64),
-            other_patient_ids=tuple(others), patient_birth_date=parse_da(_text(ds, "PatientBirthDate")),
-            patient_sex=_text(ds, "PatientSex", 1).upper(), accession_number=_text(ds, "AccessionNumber", 64),
-            study_date=parse_da(_text(ds, "StudyDate")), study_time=parse_tm(_text(ds, "StudyTime")),
-            study_description=_text(ds, "StudyDescription"), body_part=_text(ds, "BodyPartExamined", 64),
-            station_name=_text(ds, "StationName", 64), referring_physician=_text(ds, "ReferringPhysicianName"),
-        )
+        meta = InstanceMeta(sop_class_uid=sop_class, sop_instance_uid=sop_uid, study_uid=study_uid,
+                            series_uid=series_uid, modality=modality, transfer_syntax_uid=transfer_syntax_uid,
+                            instance_number=_int(ds, "InstanceNumber"))
+        if describe is not None and not describe(series_uid):
+            return meta
+        return _described(meta, ds)
     except InstanceRejected:
         raise
     except Exception as exc:  # a value pydicom cannot convert: the file is malformed
         raise InstanceRejected(STATUS_CANNOT_PARSE, f"dataset does not parse: {exc}") from exc
+
+
+def _described(meta: InstanceMeta, ds: Any) -> InstanceMeta:
+    others: list[OtherPatientId] = []
+    for item in ds.get("OtherPatientIDsSequence") or []:
+        value = _text(item, "PatientID", 64)
+        if value:
+            others.append(OtherPatientId(value=value, issuer=_text(item, "IssuerOfPatientID", 64),
+                                         type=_text(item, "TypeOfPatientID", 16)))
+    return replace(
+        meta, series_number=_int(ds, "SeriesNumber"), series_description=_text(ds, "SeriesDescription"),
+        patient_name=_text(ds, "PatientName"), patient_id=_text(ds, "PatientID", 64),
+        patient_id_issuer=_text(ds, "IssuerOfPatientID", 64), other_patient_ids=tuple(others),
+        patient_birth_date=parse_da(_text(ds, "PatientBirthDate")), patient_sex=_text(ds, "PatientSex", 1).upper(),
+        accession_number=_text(ds, "AccessionNumber", 64), study_date=parse_da(_text(ds, "StudyDate")),
+        study_time=parse_tm(_text(ds, "StudyTime")), study_description=_text(ds, "StudyDescription"),
+        body_part=_text(ds, "BodyPartExamined", 64), station_name=_text(ds, "StationName", 64),
+        referring_physician=_text(ds, "ReferringPhysicianName"), described=True,
+    )

@@ -9,7 +9,8 @@ one waits a moment before accepting.
 
 Per image (``Gateway.on_store``), in this order: parse the header from the received bytes
 (no decode/re-encode), check free space, write the bytes durably (temp, fsync, link, fsync
-dir), record the Instance row, and only then answer 0x0000. Any failure answers a failure
+dir; in a helper thread, overlapping the parse), record the Instance row once the file is
+durable (one autocommitted statement on PostgreSQL), and only then answer 0x0000. Any failure answers a failure
 status and leaves no file that a row does not acknowledge.
 """
 
@@ -45,6 +46,7 @@ from dicom_gateway.metadata import (
     InstanceRejected,
     instance_meta_parse,
 )
+from dicom_gateway.reactor import GatewayRequestHandler
 
 log = logging.getLogger("dicom_gateway")
 
@@ -74,7 +76,6 @@ TRANSFER_SYNTAXES = [
 RECONCILE_SECONDS = 1.0
 STORAGE_FULL_INCIDENT_EVERY = 60.0
 ORPHAN_GRACE_SECONDS = 30.0
-DUL_LOOP_DELAY = 0.0005
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class Gateway:
         self._series: dict[str, Any] = {}
         self._last_full_incident = 0.0
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=2 * config.max_associations + 2, thread_name_prefix="disk")
+        self._pool = ThreadPoolExecutor(max_workers=config.max_associations + 2, thread_name_prefix="disk")
 
     # Association requested: known senders only.
     def on_requested(self, event: Any) -> None:
@@ -155,8 +156,6 @@ class Gateway:
             assoc.acse.send_reject(0x02, 0x01, 0x01)
             return
         if decision.accepted:
-            # pynetdicom's DUL polls with 1 ms naps between partial reads; shorter naps cut per-image latency.
-            assoc.dul._run_loop_delay = DUL_LOOP_DELAY
             assert decision.site_id is not None
             assoc.pds_sender = Sender(calling_ae=calling, address=address, site_id=decision.site_id)
             return
@@ -192,23 +191,27 @@ class Gateway:
         if not storage.has_room(self.root, needed=len(file_bytes), min_free_mb=self.config.min_free_mb):
             self._storage_full(sender)
             return STATUS_OUT_OF_RESOURCES
-        # The disk flush (the slowest step) runs in a helper thread while this one parses and records.
-        tmp_future = self._pool.submit(storage.temp_write, self.root, (file_bytes,), tag=_safe_tag(sop_uid))
+        # The durable write (the slowest step) runs in a helper thread while this one parses, hashes and
+        # looks up the series; file I/O and hashing release the GIL. The writer needs the final name,
+        # which the parse gives: it fsyncs a temporary file meanwhile.
+        name: Future[str] = Future()
+        written = self._pool.submit(self._write, file_bytes, _safe_tag(sop_uid), name)
         try:
             meta = instance_meta_parse(file_bytes, transfer_syntax_uid=ts, sop_class_uid=sop_class,
-                                       sop_instance_uid=sop_uid)
-        except InstanceRejected as exc:
-            self._discard(tmp_future)
-            return self._refuse(sender, sop_uid, exc.status, exc.reason)
-        except Exception as exc:  # anything pydicom trips on is a file we cannot understand
-            self._discard(tmp_future)
+                                       sop_instance_uid=sop_uid, describe=self._series_unknown)
+        except Exception as exc:
+            name.set_exception(exc)  # the writer removes its temporary file
+            _settled(written)
+            if isinstance(exc, InstanceRejected):
+                return self._refuse(sender, sop_uid, exc.status, exc.reason)
+            # anything pydicom trips on is a file we cannot understand
             return self._refuse(sender, sop_uid, 0xC210, f"cannot understand: {exc}")
-        sha = storage.sha256_of(file_bytes)
         rel = meta.relative_path()
+        name.set_result(rel)
+        sha = storage.sha256_of(file_bytes)
         now = timezone.now()
-        publish_future = self._pool.submit(self._publish, tmp_future, rel)
         try:
-            return self._record(sender, meta, rel, file_bytes, sha, now, publish_future)
+            return self._record(sender, meta, rel, file_bytes, sha, now, written)
         except FileExistsError:
             return self._existing_file(sender, meta, rel, file_bytes, sha, now)
         except OSError:
@@ -216,46 +219,46 @@ class Gateway:
             return STATUS_OUT_OF_RESOURCES
         except Exception:
             log.exception("could not record %s; the sender will retry", meta.sop_instance_uid)
-            if _created(publish_future):
+            if _settled(written):
                 self._unlink_unacknowledged(rel)
             _db_reset()
             return STATUS_OUT_OF_RESOURCES
 
-    def _publish(self, tmp_future: Future[Path], rel: str) -> None:
-        storage.publish(self.root, tmp_future.result(), rel)
-
-    def _discard(self, tmp_future: Future[Path]) -> None:
+    def _write(self, file_bytes: bytes, tag: str, name: Future[str]) -> None:
+        """Durable write under the final name once known: temporary file fsynced, then linked (never
+        replacing an existing file: FileExistsError) and the directory fsynced."""
+        tmp = storage.temp_write(self.root, (file_bytes,), tag=tag)
         try:
-            storage.discard(tmp_future.result())
-        except Exception:  # the write itself failed: nothing to remove
-            pass
+            rel = name.result()
+        except BaseException:
+            storage.discard(tmp)
+            raise
+        storage.publish(self.root, tmp, rel)
 
     # --- helpers ---
 
     def _record(self, sender: Sender, meta: InstanceMeta, rel: str, file_bytes: bytes, sha: str, now: Any,
-                publish_future: Future[None]) -> int:
-        """Record the row for the file being published under ``rel``; the commit waits for the publication
-        (FileExistsError: the name exists, see _existing_file). Resolves a duplicate that won the race."""
+                written: Future[None]) -> int:
+        """Record the row once the file is durably under ``rel`` (FileExistsError: the name exists, see
+        _existing_file). Resolves a duplicate that won the race."""
         from apps.studies.selectors import stored_instance_for
         from apps.studies.services import instance_record
 
+        ref = self._series_ref(sender, meta, file_bytes, now)  # overlaps the disk flush
+        written.result()
         for attempt in (1, 2):
-            ref = self._series_ref(sender, meta, now)
             try:
-                instance_record(ref=ref, meta=meta, rel_path=rel, size=len(file_bytes), sha256=sha, now=now,
-                                before_commit=publish_future.result)
+                instance_record(ref=ref, meta=meta, rel_path=rel, size=len(file_bytes), sha256=sha, now=now)
                 return STATUS_SUCCESS
             except IntegrityError:
-                created = _created(publish_future)
                 stored = stored_instance_for(meta.sop_instance_uid)
                 if stored is None:  # stale cached series/study (e.g. deleted): look them up again
                     self._series.pop(meta.series_uid, None)
                     if attempt == 2:
                         raise
-                    if not created:
-                        raise FileExistsError(rel) from None
+                    ref = self._series_ref(sender, meta, file_bytes, now)
                     continue
-                if created and stored.path != rel:  # recorded under another study: ours was never acknowledged
+                if stored.path != rel:  # recorded under another study: ours was never acknowledged
                     self._unlink_unacknowledged(rel)
                 return self._duplicate(sender, meta, stored, file_bytes, sha, now)
         raise AssertionError("unreachable")
@@ -289,7 +292,7 @@ class Gateway:
         from apps.studies.selectors import stored_instance_for
         from apps.studies.services import instance_record
 
-        ref = self._series_ref(sender, meta, now)
+        ref = self._series_ref(sender, meta, file_bytes, now)
         try:
             instance_record(ref=ref, meta=meta, rel_path=rel, size=len(file_bytes), sha256=sha, now=now)
         except IntegrityError:
@@ -321,11 +324,16 @@ class Gateway:
         log.warning("conflicting duplicate %s quarantined", meta.sop_instance_uid)
         return STATUS_SUCCESS
 
-    def _series_ref(self, sender: Sender, meta: InstanceMeta, now: Any) -> Any:
+    def _series_unknown(self, series_uid: str) -> bool:
+        return series_uid not in self._series
+
+    def _series_ref(self, sender: Sender, meta: InstanceMeta, file_bytes: bytes, now: Any) -> Any:
         from apps.studies.services import study_series_ensure
 
         ref = self._series.get(meta.series_uid)
         if ref is None:
+            if not meta.described:  # the series left the cache since the image was parsed
+                meta = instance_meta_parse(file_bytes, transfer_syntax_uid=meta.transfer_syntax_uid)
             ref = study_series_ensure(site_id=sender.site_id, calling_ae=sender.calling_ae, meta=meta, now=now)
             with self._lock:
                 if len(self._series) > 10_000:
@@ -371,10 +379,10 @@ def _safe_tag(uid: str) -> str:
     return "".join(c for c in uid[:64] if c.isdigit() or c == ".") or "x"
 
 
-def _created(publish_future: Future[None]) -> bool:
-    """Wait for a publication; True if it created the final file."""
+def _settled(written: Future[None]) -> bool:
+    """Wait for a write to finish; True if it created the final file."""
     try:
-        publish_future.result()
+        written.result()
         return True
     except Exception:
         return False
@@ -397,7 +405,7 @@ class SharedSocketServer(ThreadedAssociationServer):
                  ssl_context: ssl.SSLContext | None, evt_handlers: list[Any]) -> None:
         self._shared = listen_sock
         super().__init__(ae, listen_sock.getsockname()[:2], ae_title, contexts, ssl_context=ssl_context,
-                         evt_handlers=evt_handlers)
+                         evt_handlers=evt_handlers, request_handler=GatewayRequestHandler)
 
     def server_bind(self) -> None:
         if self.socket is not None:

@@ -43,7 +43,10 @@ class Study(models.Model):
     num_series = models.PositiveIntegerField(_("series"), default=0)
     num_instances = models.PositiveIntegerField(_("instances"), default=0)
     first_received_at = models.DateTimeField(_("first image"), null=True, blank=True)
-    last_received_at = models.DateTimeField(_("last image"), null=True, blank=True, db_index=True)
+    # Not indexed on purpose: every image updates it, and an index on it would make each of those updates
+    # rewrite all of the table's indexes instead of a heap-only (HOT) update. The reconciler finds the
+    # few receiving studies through the status index.
+    last_received_at = models.DateTimeField(_("last image"), null=True, blank=True)
     completed_at = models.DateTimeField(_("complete at"), null=True, blank=True)
     routing_enqueued_at = models.DateTimeField(_("routing enqueued at"), null=True, blank=True)
     late_series = models.BooleanField(_("late series after completion"), default=False)

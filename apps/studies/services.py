@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,61 +166,71 @@ def study_series_ensure(*, site_id: int, calling_ae: str, meta: Any, now: dt.dat
     return SeriesRef(study_id=study_id, series_id=series_id)
 
 
-@transaction.atomic
 def instance_record(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha256: str,
-                    now: dt.datetime, before_commit: Callable[[], object] | None = None) -> bool:
-    """Record a durably written instance. Returns True if it arrived after the study was complete.
+                    now: dt.datetime) -> bool:
+    """Record an instance whose file is already durably on disk (the gateway writes it first and calls
+    this only then). Returns True if it arrived after the study was complete.
 
-    Raises IntegrityError if the SOP Instance UID is already recorded (the caller resolves the duplicate).
-    ``before_commit`` (the gateway's "file is durably on disk" wait) runs last inside the transaction: the
-    statements overlap the disk flush, the commit never precedes it, and if it raises nothing is recorded.
+    Raises IntegrityError, recording nothing, if the SOP Instance UID is already recorded (the caller
+    resolves the duplicate) or the series row is gone. On PostgreSQL the usual case, an image of a
+    study still receiving, is a single statement that commits on its own (one round trip, see
+    ``_instance_insert_receiving_pg``); a late image, and every image on SQLite, is one transaction.
     """
-    if connection.vendor == "postgresql":
-        extended = _instance_insert_pg(ref=ref, meta=meta, rel_path=rel_path, size=size, sha256=sha256, now=now)
-    else:
-        Instance.objects.create(series_id=ref.series_id, study_id=ref.study_id,
-                                sop_instance_uid=meta.sop_instance_uid, sop_class_uid=meta.sop_class_uid,
-                                transfer_syntax_uid=meta.transfer_syntax_uid, instance_number=meta.instance_number,
-                                path=rel_path, size=size, sha256=sha256, received_at=now)
-        Series.objects.filter(pk=ref.series_id).update(num_instances=F("num_instances") + 1)
-        # Compare-and-set against the completion of the quiet period (see the module docstring).
-        extended = bool(Study.objects.filter(pk=ref.study_id, status=StudyStatus.RECEIVING).update(
-            num_instances=F("num_instances") + 1, last_received_at=now))
-    late = not extended
-    if late:
+    if connection.vendor == "postgresql" and _instance_insert_receiving_pg(
+            ref=ref, meta=meta, rel_path=rel_path, size=size, sha256=sha256, now=now):
+        return False
+    return _instance_record_atomic(ref=ref, meta=meta, rel_path=rel_path, size=size, sha256=sha256, now=now)
+
+
+@transaction.atomic
+def _instance_record_atomic(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha256: str,
+                            now: dt.datetime) -> bool:
+    Instance.objects.create(series_id=ref.series_id, study_id=ref.study_id, sop_instance_uid=meta.sop_instance_uid,
+                            sop_class_uid=meta.sop_class_uid, transfer_syntax_uid=meta.transfer_syntax_uid,
+                            instance_number=meta.instance_number, path=rel_path, size=size, sha256=sha256,
+                            received_at=now)
+    if not Series.objects.filter(pk=ref.series_id).update(num_instances=F("num_instances") + 1):
+        raise IntegrityError(f"series {ref.series_id} does not exist")
+    # Compare-and-set against the completion of the quiet period (see the module docstring).
+    extended = bool(Study.objects.filter(pk=ref.study_id, status=StudyStatus.RECEIVING).update(
+        num_instances=F("num_instances") + 1, last_received_at=now))
+    if not extended:
         Study.objects.filter(pk=ref.study_id).update(num_instances=F("num_instances") + 1, last_received_at=now)
         _late_images_flag(study_id=ref.study_id, series_id=ref.series_id)
-    if before_commit is not None:
-        before_commit()
-    return late
+    return not extended
 
 
-def _instance_insert_pg(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha256: str,
-                        now: dt.datetime) -> bool:
-    """The three writes of every image in one round trip (data-modifying CTEs): insert the instance,
-    count it in its series, and extend the study's quiet period if it is still receiving (compare-and-set).
-    Returns False when the study was already complete. A duplicate UID raises IntegrityError as usual."""
+def _instance_insert_receiving_pg(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha256: str,
+                                  now: dt.datetime) -> bool:
+    """One statement (data-modifying CTEs, atomic, committed on its own outside a transaction): extend
+    the study's quiet period if it is still receiving (compare-and-set, the row lock orders it against
+    completion), and only then insert the instance and count it in its series. Returns False, having
+    changed nothing, when the study is no longer receiving: the caller takes the late-image path.
+    A duplicate UID raises IntegrityError; so does a series row that is gone (the deferred foreign key
+    fails the statement's commit, or the explicit check below inside a transaction)."""
     sql = f"""
-        WITH ins AS (
+        WITH stu AS (
+            UPDATE {Study._meta.db_table} SET num_instances = num_instances + 1, last_received_at = %s
+            WHERE id = %s AND status = %s RETURNING id),
+        ins AS (
             INSERT INTO {Instance._meta.db_table} (series_id, study_id, sop_instance_uid, sop_class_uid,
                 transfer_syntax_uid, instance_number, path, size, sha256, received_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id),
+            SELECT %s, stu.id, %s, %s, %s, %s, %s, %s, %s, %s FROM stu RETURNING series_id),
         ser AS (
-            UPDATE {Series._meta.db_table} SET num_instances = num_instances + 1 WHERE id = %s RETURNING id),
-        stu AS (
-            UPDATE {Study._meta.db_table} SET num_instances = num_instances + 1, last_received_at = %s
-            WHERE id = %s AND status = %s RETURNING id)
-        SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ser), (SELECT count(*) FROM stu)
+            UPDATE {Series._meta.db_table} SET num_instances = num_instances + 1
+            WHERE id IN (SELECT series_id FROM ins) RETURNING id)
+        SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ser)
     """
-    params = [ref.series_id, ref.study_id, meta.sop_instance_uid, meta.sop_class_uid, meta.transfer_syntax_uid,
-              meta.instance_number, rel_path, size, sha256, now, ref.series_id, now, ref.study_id,
-              StudyStatus.RECEIVING.value]
-    with connection.cursor() as cur:
+    params = [now, ref.study_id, StudyStatus.RECEIVING.value, ref.series_id, meta.sop_instance_uid,
+              meta.sop_class_uid, meta.transfer_syntax_uid, meta.instance_number, rel_path, size, sha256, now]
+    # Inside a caller's transaction a savepoint keeps a failed statement from aborting it; outside one
+    # (the gateway) the statement is its own transaction.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cur:
         cur.execute(sql, params)
-        inserted, series_counted, extended = cur.fetchone()
-    if not series_counted:  # the series row is gone (stale cache): nothing must be recorded
+        inserted, series_counted = cur.fetchone()
+    if inserted and not series_counted:  # only reachable inside a transaction (deferred FK not yet checked)
         raise IntegrityError(f"series {ref.series_id} does not exist")
-    return bool(extended)
+    return bool(inserted)
 
 
 def _late_images_flag(*, study_id: int, series_id: int) -> None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from io import BytesIO
 
 import pytest
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.encaps import encapsulate
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    generate_uid,
+)
 
 from dicom_gateway.metadata import (
     STATUS_CANNOT_PARSE,
@@ -83,3 +91,47 @@ def test_sop_class_must_match_the_request():
 def test_time_parsing(value, expected):
     t = parse_tm(value)
     assert (t.hour, t.minute, t.second) == expected if expected else t is None
+
+
+def encoded_as(ds, transfer_syntax: str) -> bytes:
+    """The same instance in another uncompressed transfer syntax (pydicom re-encodes)."""
+    ds.file_meta.TransferSyntaxUID = transfer_syntax
+    bio = BytesIO()
+    ds.save_as(bio, enforce_file_format=True)
+    return bio.getvalue()
+
+
+@pytest.mark.parametrize("transfer_syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian,
+                                             DeflatedExplicitVRLittleEndian])
+def test_every_uncompressed_transfer_syntax_is_read_and_its_truncation_seen(transfer_syntax):
+    ds = instance(rows=32, cols=32, number=4)
+    data = encoded_as(ds, transfer_syntax)
+    meta = instance_meta_parse(data, transfer_syntax_uid=transfer_syntax, sop_class_uid=ds.SOPClassUID)
+    assert meta.sop_instance_uid == ds.SOPInstanceUID and meta.instance_number == 4 and meta.described
+    if transfer_syntax != DeflatedExplicitVRLittleEndian:  # a cut deflate stream fails to inflate instead
+        with pytest.raises(InstanceRejected) as exc:
+            instance_meta_parse(data[:-100], transfer_syntax_uid=transfer_syntax)
+        assert exc.value.status == STATUS_TRUNCATED
+
+
+def test_the_description_is_read_only_when_asked_for():
+    ds = instance(number=2, series_number=5)
+    asked = []
+
+    def describe(series_uid: str) -> bool:
+        asked.append(series_uid)
+        return False
+
+    meta = instance_meta_parse(encoded(ds), transfer_syntax_uid=TS, describe=describe)
+    assert asked == [ds.SeriesInstanceUID]
+    assert meta.instance_number == 2 and meta.modality == "CT" and not meta.described
+    assert meta.series_number is None and meta.patient_id == ""
+
+
+def test_encapsulated_pixel_data_is_accepted_as_received():
+    ds = instance(rows=16, cols=16)
+    ds.PixelData = encapsulate([b"\xff\xd8 not really a jpeg \xff\xd9"])
+    ds["PixelData"].VR = "OB"
+    data = encoded_as(ds, JPEGBaseline8Bit)
+    meta = instance_meta_parse(data, transfer_syntax_uid=JPEGBaseline8Bit)
+    assert meta.sop_instance_uid == ds.SOPInstanceUID

@@ -6,7 +6,7 @@ import datetime as dt
 from io import BytesIO
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -181,16 +181,34 @@ def test_a_sop_instance_uid_is_recorded_once(demo):
     assert Study.objects.get(study_uid=study_uid).num_instances == 1
 
 
-def test_commit_waits_for_the_disk_and_a_disk_failure_records_nothing(demo):
+def test_an_image_whose_series_is_gone_records_nothing(demo):
     site = demo.establishments["vierzon"].pk
     meta = meta_of(study_uid=generate_uid(), series_uid=generate_uid())
     now = timezone.now()
     ref = services.study_series_ensure(site_id=site, calling_ae="VIERZON_CT", meta=meta, now=now)
-
-    def disk_failed():
-        raise OSError("disk full")
-
-    with pytest.raises(OSError):
-        services.instance_record(ref=ref, meta=meta, rel_path="a", size=1, sha256="a", now=now,
-                                 before_commit=disk_failed)
+    Series.objects.filter(pk=ref.series_id).delete()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        services.instance_record(ref=ref, meta=meta, rel_path="a", size=1, sha256="a", now=now)
     assert not Instance.objects.filter(sop_instance_uid=meta.sop_instance_uid).exists()
+    assert Study.objects.get(pk=ref.study_id).num_instances == 0
+
+
+def test_outside_a_transaction_each_image_commits_alone_and_a_failure_leaves_nothing(live_demo):
+    """The gateway's case, no surrounding transaction (on PostgreSQL: one autocommitted statement)."""
+    site = live_demo.establishments["vierzon"].pk
+    study_uid, series_uid = generate_uid(), generate_uid()
+    first = meta_of(study_uid=study_uid, series_uid=series_uid, number=1)
+    now = timezone.now()
+    ref = services.study_series_ensure(site_id=site, calling_ae="VIERZON_CT", meta=first, now=now)
+    assert services.instance_record(ref=ref, meta=first, rel_path="a", size=1, sha256="a", now=now) is False
+    with pytest.raises(IntegrityError):  # the same UID again
+        services.instance_record(ref=ref, meta=first, rel_path="b", size=1, sha256="b", now=now)
+    second = meta_of(study_uid=study_uid, series_uid=series_uid, number=2)
+    services.instance_record(ref=ref, meta=second, rel_path="c", size=1, sha256="c", now=now)
+    gone = services.SeriesRef(study_id=ref.study_id, series_id=ref.series_id + 10_000_000)
+    third = meta_of(study_uid=study_uid, series_uid=series_uid, number=3)
+    with pytest.raises(IntegrityError):  # no such series row: the statement fails whole
+        services.instance_record(ref=gone, meta=third, rel_path="d", size=1, sha256="d", now=now)
+    assert Study.objects.get(pk=ref.study_id).num_instances == 2
+    assert Series.objects.get(pk=ref.series_id).num_instances == 2
+    assert sorted(Instance.objects.filter(study_id=ref.study_id).values_list("path", flat=True)) == ["a", "c"]

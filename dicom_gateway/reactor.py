@@ -1,0 +1,99 @@
+"""Lower per-image latency in pynetdicom's acceptor loops.
+
+pynetdicom runs two polling loops per association: the association thread naps 1 ms between
+looks at the DIMSE message queue, and the DUL thread naps ``_run_loop_delay`` whenever its last
+look found nothing. On one association a sender waits for each C-STORE response before sending
+the next image, so every nap is paid once or twice per image: measured here with a handler that
+stores nothing, 300 CT slices took 1.0 s with the stock loops and 0.55-0.75 s without the naps.
+
+- ``GatewayAssociation`` blocks on the DIMSE message queue instead of napping: a decoded message
+  is served the moment the DUL thread queues it. Release, abort, a dead DUL and the network
+  timeout are still checked every ``CHECK_SECONDS``.
+- ``GatewayDUL`` naps ``BUSY_NAP`` while a PDU arrived in the last ``BUSY_WINDOW`` seconds (so the
+  C-STORE response queued by the association thread leaves at once) and ``IDLE_NAP`` otherwise,
+  so that an idle association costs next to no CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from typing import Any
+
+from pynetdicom import evt
+from pynetdicom.association import Association
+from pynetdicom.dul import DULServiceProvider
+from pynetdicom.transport import RequestHandler
+
+log = logging.getLogger("dicom_gateway")
+
+CHECK_SECONDS = 0.01
+BUSY_NAP = 0.0001
+IDLE_NAP = 0.002
+BUSY_WINDOW = 0.25
+
+
+class GatewayDUL(DULServiceProvider):
+    @property  # type: ignore[override]
+    def _run_loop_delay(self) -> float:
+        timer = self._idle_timer
+        if timer.timeout is None:
+            return BUSY_NAP
+        since_last_pdu = timer.timeout - timer.remaining
+        return BUSY_NAP if since_last_pdu < BUSY_WINDOW else IDLE_NAP
+
+
+class GatewayAssociation(Association):
+    def _run_reactor(self) -> None:
+        """Serve DIMSE messages as they are queued; between them, watch for release, abort, a dead
+        DUL thread and the network timeout (the stock reactor's duties, in the same order)."""
+        self._is_paused = False
+        while not self._kill:
+            # Paused while another thread uses the association's send_*/release methods.
+            self._is_paused = True
+            self._reactor_checkpoint.wait()
+            self._is_paused = False
+
+            try:
+                context_id, msg = self.dimse.msg_queue.get(timeout=CHECK_SECONDS)
+            except queue.Empty:
+                msg = None
+            if msg is not None:
+                self._serve_request(msg, context_id)
+                continue
+
+            if self.is_established and self.acse.is_release_requested():
+                self.acse.send_release(is_response=True)
+                self.is_released = True
+                self.is_established = False
+                evt.trigger(self, evt.EVT_RELEASED, {})
+                self.kill()
+                return
+            if self.acse.is_aborted():
+                self.dul.receive_pdu(wait=False)  # so that EVT_ACSE_RECV subscribers see the abort
+                self.is_aborted = True
+                self.is_established = False
+                evt.trigger(self, evt.EVT_ABORTED, {})
+                self.kill()
+                return
+            if not self.dul.is_alive():
+                self.kill()
+                return
+            if self.dul.idle_timer_expired():
+                log.error("network timeout reached; aborting the association")
+                self.abort()
+                self.kill()
+                return
+
+
+class GatewayRequestHandler(RequestHandler):
+    """pynetdicom's acceptor request handler, building the gateway's association and DUL."""
+
+    def _create_association(self) -> Any:
+        assoc = super()._create_association()
+        # Same objects, same state, subclasses that only replace the two loops above; neither thread
+        # has started yet.
+        assoc.__class__ = GatewayAssociation
+        assoc.dul.__class__ = GatewayDUL
+        return assoc
+
