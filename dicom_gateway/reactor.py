@@ -9,6 +9,9 @@ stores nothing, 300 CT slices took 1.0 s with the stock loops and 0.55-0.75 s wi
 - ``GatewayAssociation`` blocks on the DIMSE message queue instead of napping: a decoded message
   is served the moment the DUL thread queues it. Release, abort, a dead DUL and the network
   timeout are still checked every ``CHECK_SECONDS``.
+- ``GatewayDIMSE`` encodes a successful C-STORE response (seven fixed command elements, implicit
+  VR little endian, PS3.7 9.3.1.2) directly instead of through pydicom's dataset writer, which
+  took 0.5 ms per response here; anything else goes through pynetdicom's encoder.
 - ``GatewayDUL`` naps ``BUSY_NAP`` while a PDU arrived in the last ``BUSY_WINDOW`` seconds (so the
   C-STORE response queued by the association thread leaves at once) and ``IDLE_NAP`` otherwise,
   so that an idle association costs next to no CPU.
@@ -18,11 +21,15 @@ from __future__ import annotations
 
 import logging
 import queue
+import struct
 from typing import Any
 
 from pynetdicom import evt
 from pynetdicom.association import Association
+from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import RequestHandler
 
 log = logging.getLogger("dicom_gateway")
@@ -41,6 +48,50 @@ class GatewayDUL(DULServiceProvider):
             return BUSY_NAP
         since_last_pdu = timer.timeout - timer.remaining
         return BUSY_NAP if since_last_pdu < BUSY_WINDOW else IDLE_NAP
+
+
+C_STORE_RSP = 0x8001
+NO_DATA_SET = 0x0101
+LAST_COMMAND_FRAGMENT = b"\x03"  # message control header: command, last fragment (PS3.8 E.2)
+
+
+def _element(elem: int, value: bytes) -> bytes:
+    return struct.pack("<HHI", 0x0000, elem, len(value)) + value
+
+
+def _uid(value: str) -> bytes:
+    raw = value.encode("ascii")
+    return raw + b"\x00" if len(raw) % 2 else raw
+
+
+def c_store_rsp_command(*, message_id: int, sop_class_uid: str, sop_instance_uid: str, status: int) -> bytes:
+    """The command set of a C-STORE response without error details, implicit VR little endian."""
+    body = b"".join((
+        _element(0x0002, _uid(sop_class_uid)),
+        _element(0x0100, struct.pack("<H", C_STORE_RSP)),
+        _element(0x0120, struct.pack("<H", message_id)),
+        _element(0x0800, struct.pack("<H", NO_DATA_SET)),
+        _element(0x0900, struct.pack("<H", status)),
+        _element(0x1000, _uid(sop_instance_uid)),
+    ))
+    return _element(0x0000, struct.pack("<I", len(body))) + body
+
+
+class GatewayDIMSE(DIMSEServiceProvider):
+    def send_msg(self, primitive: Any, context_id: int) -> None:
+        if (isinstance(primitive, C_STORE) and primitive.MessageIDBeingRespondedTo is not None
+                and primitive.Status is not None and primitive.ErrorComment is None
+                and primitive.OffendingElement is None and primitive.AffectedSOPClassUID
+                and primitive.AffectedSOPInstanceUID and not self.assoc.get_handlers(evt.EVT_DIMSE_SENT)):
+            command = c_store_rsp_command(
+                message_id=primitive.MessageIDBeingRespondedTo, sop_class_uid=str(primitive.AffectedSOPClassUID),
+                sop_instance_uid=str(primitive.AffectedSOPInstanceUID), status=primitive.Status)
+            if self.maximum_pdu_size == 0 or len(command) + 6 <= self.maximum_pdu_size:
+                pdata = P_DATA()
+                pdata.presentation_data_value_list.append((context_id, LAST_COMMAND_FRAGMENT + command))
+                self.dul.send_pdu(pdata)
+                return
+        super().send_msg(primitive, context_id)
 
 
 class GatewayAssociation(Association):
@@ -87,7 +138,7 @@ class GatewayAssociation(Association):
 
 
 class GatewayRequestHandler(RequestHandler):
-    """pynetdicom's acceptor request handler, building the gateway's association and DUL."""
+    """pynetdicom's acceptor request handler, building the gateway's association, DIMSE and DUL."""
 
     def _create_association(self) -> Any:
         assoc = super()._create_association()
@@ -95,5 +146,6 @@ class GatewayRequestHandler(RequestHandler):
         # has started yet.
         assoc.__class__ = GatewayAssociation
         assoc.dul.__class__ = GatewayDUL
+        assoc.dimse.__class__ = GatewayDIMSE
         return assoc
 

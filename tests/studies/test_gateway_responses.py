@@ -1,0 +1,34 @@
+"""The gateway's own C-STORE response encoding must be byte for byte what pynetdicom would send."""
+
+from __future__ import annotations
+
+import pytest
+from pynetdicom.dimse_messages import C_STORE_RSP
+from pynetdicom.dimse_primitives import C_STORE
+
+from dicom_gateway.reactor import LAST_COMMAND_FRAGMENT, c_store_rsp_command
+
+
+def pynetdicom_encoding(message_id: int, sop_class: str, sop_uid: str, status: int) -> bytes:
+    rsp = C_STORE()
+    rsp.MessageIDBeingRespondedTo = message_id
+    rsp.AffectedSOPClassUID = sop_class
+    rsp.AffectedSOPInstanceUID = sop_uid
+    rsp.Status = status
+    msg = C_STORE_RSP()
+    msg.primitive_to_message(rsp)
+    (pdata,) = list(msg.encode_msg(1, 16384))
+    ((context_id, pdv),) = pdata.presentation_data_value_list
+    assert context_id == 1
+    return pdv
+
+
+@pytest.mark.parametrize("message_id, sop_class, sop_uid, status", [
+    (1, "1.2.840.10008.5.1.4.1.1.2", "1.2.826.0.1.3680043.8.498.1", 0x0000),  # odd-length UIDs
+    (65535, "1.2.840.10008.5.1.4.1.1.4", "1.2.826.0.1.3680043.8.498.12", 0x0000),  # even-length UIDs
+    (7, "1.2.840.10008.5.1.4.1.1.2", "2.25.123456789012345678901234567890123", 0xB000),
+])
+def test_fast_c_store_response_matches_pynetdicom(message_id, sop_class, sop_uid, status):
+    ours = LAST_COMMAND_FRAGMENT + c_store_rsp_command(message_id=message_id, sop_class_uid=sop_class,
+                                                       sop_instance_uid=sop_uid, status=status)
+    assert ours == pynetdicom_encoding(message_id, sop_class, sop_uid, status)
