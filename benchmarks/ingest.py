@@ -6,7 +6,9 @@
 
 Every peer runs with TCP_NODELAY=1 (Debian's dcmtk and Orthanc otherwise leave Nagle on). Each
 send invents new study/series/instance UIDs (``storescu +IS``) so that no run is a duplicate.
-Prints per-run timings, images/s medians and the ratios, then ONE summary line of name=value pairs.
+Peers run round-robin (run 1 of each, then run 2 of each...) so that the shared machine's changing
+load weighs on all alike. Prints per-run timings, images/s medians and the ratios, then ONE summary
+line of name=value pairs.
 
 Usage: DATABASE_URL=postgres://... .venv/bin/python benchmarks/ingest.py [--runs 3] [--slices 300]
 (``make bench`` sets DATABASE_URL; the gateway's tables are created with ``migrate`` + ``load_demo``.)
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,15 +74,26 @@ def send(files: list[Path], port: int, aec: str, parallel: int) -> float:
     return dt
 
 
-def measure(name: str, files: list[Path], port: int, aec: str, parallel: int, runs: int) -> float:
-    rates = []
+@dataclass
+class Peer:
+    name: str
+    key: str
+    port: int
+    aec: str
+    parallel: int
+    rates: list[float] = field(default_factory=list)
+
+
+def measure_interleaved(peers: list[Peer], files: list[Path], runs: int) -> None:
+    """Round-robin: run 1 of every peer, then run 2 of every peer... so that a change in the machine's
+    load (it is shared) weighs on every peer alike instead of on whoever happened to run then."""
     for i in range(runs):
-        dt = send(files, port, aec, parallel)
-        rates.append(len(files) / dt)
-        print(f"  {name} run {i + 1}: {dt:6.2f} s  {len(files) / dt:7.1f} images/s", flush=True)
-    med = statistics.median(rates)
-    print(f"{name}: median {med:.1f} images/s", flush=True)
-    return med
+        for peer in peers:
+            dt = send(files, peer.port, peer.aec, peer.parallel)
+            peer.rates.append(len(files) / dt)
+            print(f"  run {i + 1}  {peer.name:<32} {dt:6.2f} s  {len(files) / dt:7.1f} images/s", flush=True)
+    for peer in peers:
+        print(f"{peer.name:<32} median {statistics.median(peer.rates):7.1f} images/s", flush=True)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -94,7 +108,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--skip-orthanc", action="store_true")
@@ -108,64 +122,54 @@ def main() -> int:
         _, files = write_study(work / "study", [SeriesSpec(1, args.slices)], rows=args.size, cols=args.size)
         mb = sum(f.stat().st_size for f in files) / 1e6
         print(f"Generated {len(files)} slices {args.size}x{args.size} ({mb:.0f} MB) in {time.perf_counter() - t0:.1f} s")
-        results: dict[str, float] = {}
 
-        # (a) our gateway, against DATABASE_URL (PostgreSQL under `make bench`).
-        gw_port = free_port()
-        genv = env_nodelay(PDS_DICOM_PORT=str(gw_port), PDS_DICOM_STORAGE_ROOT=str(work / "gateway"),
-                           PDS_VAR_DIR=str(work / "var"), PDS_DICOM_QUIET_SECONDS="3600", PDS_DICOM_MIN_FREE_MB="100",
-                           PYTHONUNBUFFERED="1",
-                           # Production settings: no debug query log in the gateway.
-                           DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
-                           DJANGO_ALLOWED_HOSTS="localhost")
-        for step in (["migrate", "--noinput", "-v0"], ["load_demo"]):
-            subprocess.run([PY, "manage.py", *step], cwd=ROOT, env=genv, check=True, stdout=subprocess.DEVNULL)
-        log = open(work / "gateway.log", "wb")
-        gw = subprocess.Popen([PY, "manage.py", "run_gateway", "--no-reconcile"], cwd=ROOT, env=genv, stdout=log,
-                              stderr=subprocess.STDOUT)
+        procs: list[subprocess.Popen[bytes]] = []
+        peers: list[Peer] = []
         try:
+            # (a) our gateway, against DATABASE_URL (PostgreSQL under `make bench`).
+            gw_port = free_port()
+            genv = env_nodelay(PDS_DICOM_PORT=str(gw_port), PDS_DICOM_STORAGE_ROOT=str(work / "gateway"),
+                               PDS_VAR_DIR=str(work / "var"), PDS_DICOM_QUIET_SECONDS="3600",
+                               PDS_DICOM_MIN_FREE_MB="100", PYTHONUNBUFFERED="1",
+                               # Production settings: no debug query log in the gateway.
+                               DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+                               DJANGO_ALLOWED_HOSTS="localhost")
+            for step in (["migrate", "--noinput", "-v0"], ["load_demo"]):
+                subprocess.run([PY, "manage.py", *step], cwd=ROOT, env=genv, check=True, stdout=subprocess.DEVNULL)
+            procs.append(subprocess.Popen([PY, "manage.py", "run_gateway", "--no-reconcile"], cwd=ROOT, env=genv,
+                                          stdout=open(work / "gateway.log", "wb"), stderr=subprocess.STDOUT))
             wait_echo(gw_port, "PDS_GATEWAY")
-            results["gateway_1assoc_img_per_s"] = measure("gateway, 1 association", files, gw_port, "PDS_GATEWAY", 1,
-                                                          args.runs)
-            results["gateway_4assoc_img_per_s"] = measure("gateway, 4 associations", files, gw_port, "PDS_GATEWAY",
-                                                          4, args.runs)
-        finally:
-            stop(gw)
-            log.close()
+            peers += [Peer("gateway, 1 association", "gateway_1assoc", gw_port, "PDS_GATEWAY", 1),
+                      Peer("gateway, 4 associations", "gateway_4assoc", gw_port, "PDS_GATEWAY", 4)]
 
-        # (b) Orthanc with its defaults (SQLite index, files on disk), own config and storage.
-        if not args.skip_orthanc and shutil.which("Orthanc"):
-            o_dicom, o_http = free_port(), free_port()
-            cfg = {"Name": "bench", "StorageDirectory": str(work / "orthanc" / "storage"),
-                   "IndexDirectory": str(work / "orthanc" / "index"), "DicomAet": "ORTHANC", "DicomPort": o_dicom,
-                   "HttpPort": o_http, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
-                   "DicomCheckCalledAet": False, "Plugins": []}
-            (work / "orthanc").mkdir()
-            (work / "orthanc" / "orthanc.json").write_text(json.dumps(cfg))
-            olog = open(work / "orthanc.log", "wb")
-            orthanc = subprocess.Popen(["Orthanc", str(work / "orthanc" / "orthanc.json")], env=env_nodelay(),
-                                       stdout=olog, stderr=subprocess.STDOUT)
-            try:
+            # (b) Orthanc with its defaults (SQLite index, files on disk), own config and storage.
+            if not args.skip_orthanc and shutil.which("Orthanc"):
+                o_dicom, o_http = free_port(), free_port()
+                cfg = {"Name": "bench", "StorageDirectory": str(work / "orthanc" / "storage"),
+                       "IndexDirectory": str(work / "orthanc" / "index"), "DicomAet": "ORTHANC",
+                       "DicomPort": o_dicom, "HttpPort": o_http, "RemoteAccessAllowed": False,
+                       "AuthenticationEnabled": False, "DicomCheckCalledAet": False, "Plugins": []}
+                (work / "orthanc").mkdir()
+                (work / "orthanc" / "orthanc.json").write_text(json.dumps(cfg))
+                procs.append(subprocess.Popen(["Orthanc", str(work / "orthanc" / "orthanc.json")], env=env_nodelay(),
+                                              stdout=open(work / "orthanc.log", "wb"), stderr=subprocess.STDOUT))
                 wait_echo(o_dicom, "ORTHANC")
-                results["orthanc_1assoc_img_per_s"] = measure("Orthanc, 1 association", files, o_dicom, "ORTHANC",
-                                                              1, args.runs)
-                results["orthanc_4assoc_img_per_s"] = measure("Orthanc, 4 associations", files, o_dicom, "ORTHANC",
-                                                              4, args.runs)
-            finally:
-                stop(orthanc)
-                olog.close()
+                peers += [Peer("Orthanc, 1 association", "orthanc_1assoc", o_dicom, "ORTHANC", 1),
+                          Peer("Orthanc, 4 associations", "orthanc_4assoc", o_dicom, "ORTHANC", 4)]
 
-        # (c) dcmtk storescp (no fsync).
-        s_port = free_port()
-        (work / "storescp").mkdir()
-        scp = subprocess.Popen(["storescp", "-od", str(work / "storescp"), "-pdu", "131072", str(s_port)],
-                               env=env_nodelay(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
+            # (c) dcmtk storescp (no fsync).
+            s_port = free_port()
+            (work / "storescp").mkdir()
+            procs.append(subprocess.Popen(["storescp", "-od", str(work / "storescp"), "-pdu", "131072", str(s_port)],
+                                          env=env_nodelay(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             wait_echo(s_port, "STORESCP")
-            results["storescp_1assoc_img_per_s"] = measure("dcmtk storescp, 1 association", files, s_port,
-                                                           "STORESCP", 1, args.runs)
+            peers.append(Peer("dcmtk storescp, 1 association", "storescp_1assoc", s_port, "STORESCP", 1))
+
+            measure_interleaved(peers, files, args.runs)
         finally:
-            stop(scp)
+            for proc in procs:
+                stop(proc)
+        results = {f"{p.key}_img_per_s": statistics.median(p.rates) for p in peers}
 
         g1 = results["gateway_1assoc_img_per_s"]
         if "orthanc_1assoc_img_per_s" in results:
