@@ -1,11 +1,21 @@
-"""Indicators of the ARS steering dashboard, computed by database aggregation.
+"""Indicators of the ARS steering dashboard.
 
 Every panel is a function of a ``DashboardFilter`` (region, UTC period, optional territory, site,
 modality and the establishment an administrator is scoped to) and returns ``Table`` objects: the same
-rows feed the HTML tables, the charts and the CSV exports. Group-by, counts and percentiles run in
-PostgreSQL (``percentile_cont`` over ``GROUPING SETS``: one scan for all turnaround breakdowns). The
-embedded SQLite demo has no percentile function: there only, durations are fetched and the percentiles
-computed in Python.
+rows feed the HTML tables, the charts and the CSV exports.
+
+The period is split in two (``period_split``): the closed Paris days that ``apps.dashboards.services``
+has aggregated (a ``DashboardAggregateDay`` marker) are read from the daily aggregates; the rest -- today,
+a partial first or last day, days not aggregated yet -- is computed live from the cases. Both halves give
+additive partial results (counts, per-shift counts, exact durations) that are summed, so a figure does not
+depend on how much of the period was aggregated: ``use_aggregates=False`` computes everything live and
+gives the same tables.
+
+Live: group-by and counts run in the database; on PostgreSQL the turnaround percentiles are
+``percentile_cont`` over ``GROUPING SETS`` (one scan for all breakdowns), on the embedded SQLite demo
+the durations are fetched and the percentiles computed in Python. Aggregated: the turnaround durations
+are stored exactly (``apps.dashboards.turnaround``) and the percentiles computed with numpy, with the
+same interpolation.
 
 Hours and weekdays are Europe/Paris (the users' clock), storage is UTC.
 """
@@ -26,7 +36,6 @@ from django.db.models import (
     DateField,
     Func,
     IntegerField,
-    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -35,9 +44,26 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import ExtractIsoWeekDay
 
-from apps.dashboards.models import RiskEntry, RiskStatus, TrainingSession, criticality_level
+from apps.dashboards.models import (
+    HOURS,
+    DailyCaseAggregate,
+    DailyCaseEventCount,
+    DailyShiftLoad,
+    DailyTurnaround,
+    DashboardAggregateDay,
+    RiskEntry,
+    RiskStatus,
+    TrainingSession,
+    criticality_level,
+)
+from apps.dashboards.turnaround import (
+    TIMESTAMP_FIELDS,
+    case_record,
+    records_pack,
+    turnaround_rows,
+)
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 EMERGENCY_URGENCIES = ("vital", "urgent")
@@ -90,23 +116,93 @@ class Table:
 # ---------------------------------------------------------------------------------------------- scope
 
 
-def case_scope_q(f: DashboardFilter, *, prefix: str = "", ignore_modality: bool = False) -> Q:
-    """The filter's conditions on a case, as a Q usable from the case (prefix "") or from a related model
-    (prefix "case__")."""
-    from apps.rosters.models import OnCallLine
-
+def _region_site_ids(f: DashboardFilter) -> list[int]:
     # The region's sites are resolved first (a few dozen ids): the year-long scans then filter on
     # site_id directly instead of joining establishments and territories for every case.
     sites = establishments_in_scope(replace(f, scope_establishment_id=None))
-    site_ids = list(sites.values_list("pk", flat=True))
-    q = Q(**{f"{prefix}site_id__in": site_ids or [-1], f"{prefix}requested_at__gte": f.start,
+    return list(sites.values_list("pk", flat=True)) or [-1]
+
+
+def _held_line_ids(f: DashboardFilter) -> list[int]:
+    from apps.rosters.models import OnCallLine
+
+    if not f.scope_establishment_id:
+        return []
+    return list(OnCallLine.objects.filter(holders=f.scope_establishment_id).values_list("pk", flat=True))
+
+
+def case_scope_q(f: DashboardFilter, *, prefix: str = "", ignore_modality: bool = False) -> Q:
+    """The filter's conditions on a case, as a Q usable from the case (prefix "") or from a related model
+    (prefix "case__")."""
+    q = Q(**{f"{prefix}site_id__in": _region_site_ids(f), f"{prefix}requested_at__gte": f.start,
              f"{prefix}requested_at__lt": f.end})
     if f.modality and not ignore_modality:
         q &= Q(**{f"{prefix}modality_id": f.modality})
     if f.scope_establishment_id:
-        held = list(OnCallLine.objects.filter(holders=f.scope_establishment_id).values_list("pk", flat=True))
-        q &= Q(**{f"{prefix}site_id": f.scope_establishment_id}) | Q(**{f"{prefix}assigned_line_id__in": held})
+        q &= Q(**{f"{prefix}site_id": f.scope_establishment_id}) | Q(**{f"{prefix}assigned_line_id__in":
+                                                                         _held_line_ids(f)})
     return q
+
+
+def paris_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[midnight, next midnight) of a Paris calendar day: 23 or 25 hours on DST days."""
+    return (dt.datetime.combine(day, dt.time(0), tzinfo=PARIS),
+            dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=PARIS))
+
+
+@dataclass(frozen=True)
+class PeriodSplit:
+    """A filter's period as aggregated days (inclusive runs of consecutive Paris days) and live UTC ranges
+    covering the rest of [start, end)."""
+
+    day_runs: tuple[tuple[dt.date, dt.date], ...]
+    live: tuple[tuple[dt.datetime, dt.datetime], ...]
+
+
+def period_split(f: DashboardFilter, *, use_aggregates: bool = True) -> PeriodSplit:
+    if not use_aggregates or f.end <= f.start:
+        return PeriodSplit((), ((f.start, f.end),))
+    first = f.start.astimezone(PARIS).date()
+    if paris_day_bounds(first)[0] < f.start:
+        first += dt.timedelta(days=1)
+    last = f.end.astimezone(PARIS).date() - dt.timedelta(days=1)  # the last day that ends by f.end
+    days = list(DashboardAggregateDay.objects.filter(day__gte=first, day__lte=last).order_by("day")
+                .values_list("day", flat=True)) if first <= last else []
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if runs and runs[-1][1] + dt.timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    live = []
+    cursor = f.start
+    for a, b in runs:
+        run_start, run_end = paris_day_bounds(a)[0], paris_day_bounds(b)[1]
+        if cursor < run_start:
+            live.append((cursor, run_start))
+        cursor = run_end
+    if cursor < f.end:
+        live.append((cursor, f.end))
+    return PeriodSplit(tuple(runs), tuple(live))
+
+
+def _aggregate_scope_q(f: DashboardFilter, split: PeriodSplit, *, ignore_modality: bool = False,
+                       ignore_establishment_scope: bool = False) -> Q:
+    """``case_scope_q`` on the daily aggregates of the split's aggregated days. ``DailyTurnaround`` has
+    the line inside its records: the establishment scope is then applied to the records."""
+    days = Q()
+    for a, b in split.day_runs:
+        days |= Q(day__gte=a, day__lte=b)
+    q = days & Q(site_id__in=_region_site_ids(f))
+    if f.modality and not ignore_modality:
+        q &= Q(modality_id=f.modality)
+    if f.scope_establishment_id and not ignore_establishment_scope:
+        q &= Q(site_id=f.scope_establishment_id) | Q(line_id__in=_held_line_ids(f))
+    return q
+
+
+def _live_filters(f: DashboardFilter, split: PeriodSplit) -> list[DashboardFilter]:
+    return [replace(f, start=a, end=b) for a, b in split.live]
 
 
 def cases_in_scope(f: DashboardFilter, *, ignore_modality: bool = False) -> QuerySet[Any]:
@@ -156,20 +252,61 @@ def _paris_month_starts(start: dt.datetime, end: dt.datetime) -> list[dt.datetim
     return out or [dt.datetime(local.year, local.month, 1, tzinfo=PARIS)]
 
 
-def activity_panel(f: DashboardFilter) -> dict[str, Table]:
-    cases = cases_in_scope(f)
-    months = _paris_month_starts(f.start, f.end)
+def _activity_counts_live(f: DashboardFilter, months: list[dt.datetime]
+                          ) -> tuple[list[dict[str, Any]], list[list[int]]]:
     month_index = Case(*[When(requested_at__lt=b, then=Value(i)) for i, b in enumerate(months[1:])],
                        default=Value(len(months) - 1), output_field=IntegerField())
     signed = Q(signed_at__isnull=False)
-    # One scan for three tables: counts per (site, modality, month) -- a few hundred groups at most --
-    # are then summed per site, per modality and per site x month. The modality filter is applied to
-    # the groups so that the CT/ultrasound watch still sees both modalities.
     groups = list(cases_in_scope(f, ignore_modality=True).annotate(month=month_index)
                   .values("site_id", "modality_id", "month").order_by()
                   .annotate(requests=Count("id"), interpretations=Count("id", filter=signed),
                             emergency=Count("id", filter=signed & Q(urgency__in=EMERGENCY_URGENCIES)),
                             non_emergency=Count("id", filter=signed & ~Q(urgency__in=EMERGENCY_URGENCIES))))
+    # Counted per UTC hour in the database (cheap truncation, at most 24 x days buckets), then each bucket
+    # placed on the Paris clock: per-row time-zone conversion costs more than the count itself.
+    heat = (cases_in_scope(f).annotate(utc_hour=_EpochHour("requested_at"))
+            .values("utc_hour").order_by().annotate(n=Count("id")))
+    grid = [[0] * 24 for _ in range(7)]
+    for row in heat:
+        local = dt.datetime.fromtimestamp(row["utc_hour"] * 3600, tz=dt.UTC).astimezone(PARIS)
+        grid[local.isoweekday() - 1][local.hour] += row["n"]
+    return groups, grid
+
+
+def _activity_counts_aggregated(f: DashboardFilter, split: PeriodSplit, months: list[dt.datetime]
+                                ) -> tuple[list[dict[str, Any]], list[list[int]]]:
+    month_index = Case(*[When(day__lt=b.date(), then=Value(i)) for i, b in enumerate(months[1:])],
+                       default=Value(len(months) - 1), output_field=IntegerField())
+    sums = (DailyCaseAggregate.objects.filter(_aggregate_scope_q(f, split, ignore_modality=True))
+            .annotate(month=month_index).values("site_id", "modality_id", "month").order_by()
+            .annotate(n_requests=Sum("requests"), n_interpretations=Sum("interpretations"),
+                      n_emergency=Sum("emergency_interpretations")))
+    groups = [{"site_id": g["site_id"], "modality_id": g["modality_id"], "month": g["month"],
+               "requests": g["n_requests"], "interpretations": g["n_interpretations"],
+               "emergency": g["n_emergency"], "non_emergency": g["n_interpretations"] - g["n_emergency"]}
+              for g in sums]
+    heat: Any = (DailyCaseAggregate.objects.filter(_aggregate_scope_q(f, split))
+            .annotate(weekday=ExtractIsoWeekDay("day")).values("weekday").order_by()
+            .annotate(**{f"h{h:02d}": Sum(f"requests_h{h:02d}") for h in HOURS}))
+    grid = [[0] * 24 for _ in range(7)]
+    for row in heat:
+        for h in HOURS:
+            grid[row["weekday"] - 1][h] += row[f"h{h:02d}"] or 0
+    return groups, grid
+
+
+def activity_panel(f: DashboardFilter, *, use_aggregates: bool = True) -> dict[str, Table]:
+    months = _paris_month_starts(f.start, f.end)
+    split = period_split(f, use_aggregates=use_aggregates)
+    # Counts per (site, modality, month) -- a few hundred groups at most -- are then summed per site, per
+    # modality and per site x month. The modality filter is applied to the groups so that the
+    # CT/ultrasound watch still sees both modalities. Aggregated days and live ranges give groups of the
+    # same shape; a group may appear once per source, the sums below add them up.
+    parts = [_activity_counts_live(lf, months) for lf in _live_filters(f, split)]
+    if split.day_runs:
+        parts.append(_activity_counts_aggregated(f, split, months))
+    groups = [g for part_groups, _grid in parts for g in part_groups]
+    grid = [[sum(part[1][d][h] for part in parts) for h in range(24)] for d in range(7)]
     from apps.regions.models import Establishment
 
     names = dict(Establishment.objects.filter(pk__in={g["site_id"] for g in groups}).values_list("pk", "name"))
@@ -190,15 +327,8 @@ def activity_panel(f: DashboardFilter) -> dict[str, Table]:
     per_site = [{"site__name": k, **dict(zip(counted, v, strict=True))} for k, v in sorted(site_totals.items())]
     per_modality = [{"modality_id": k, **dict(zip(counted, v, strict=True))}
                     for k, v in sorted(modality_totals.items())]
-    substitution = [{"site__name": k[0], "month": k[1], "ct": v[0], "us": v[1]} for k, v in sorted(subst.items())]
-    # Counted per UTC hour in the database (cheap truncation, at most 24 x days buckets), then each bucket
-    # placed on the Paris clock: per-row time-zone conversion costs more than the count itself.
-    heat = (cases.annotate(utc_hour=_EpochHour("requested_at"))
-            .values("utc_hour").order_by().annotate(n=Count("id")))
-    grid = [[0] * 24 for _ in range(7)]
-    for row in heat:
-        local = dt.datetime.fromtimestamp(row["utc_hour"] * 3600, tz=dt.UTC).astimezone(PARIS)
-        grid[local.isoweekday() - 1][local.hour] += row["n"]
+    substitution: list[dict[str, Any]] = [{"site__name": k[0], "month": k[1], "ct": v[0], "us": v[1]}
+                                          for k, v in sorted(subst.items())]
     return {
         "activity_sites": Table(
             "activity_sites", "Interpretations per site",
@@ -290,12 +420,32 @@ def _turnaround_rows_python(cases: QuerySet[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def turnaround_panel(f: DashboardFilter) -> dict[str, Table]:
+def _turnaround_rows_aggregated(f: DashboardFilter, split: PeriodSplit) -> list[dict[str, Any]]:
+    """Aggregated days' stored durations plus the live ranges' durations, percentiles by numpy."""
+    parts: list[tuple[Any, str, Any]] = list(
+        DailyTurnaround.objects.filter(_aggregate_scope_q(f, split, ignore_establishment_scope=True)).values_list("site_id", "modality_id", "records")
+        .order_by())
+    for lf in _live_filters(f, split):
+        live: dict[tuple[int, str], list[Any]] = {}
+        for c in (cases_in_scope(lf).values("site_id", "modality_id", "urgency", "assigned_line_id", *TIMESTAMP_FIELDS)
+                  .order_by().iterator()):
+            record = case_record(c)
+            if record is not None:
+                live.setdefault((c["site_id"], c["modality_id"]), []).append(record)
+        parts.extend((site, modality, records_pack(recs)) for (site, modality), recs in live.items())
+    held = set(_held_line_ids(f)) if f.scope_establishment_id else None
+    return turnaround_rows(parts, line_scope=held, scope_site_id=f.scope_establishment_id)
+
+
+def turnaround_panel(f: DashboardFilter, *, use_aggregates: bool = True) -> dict[str, Table]:
     from apps.regions.models import Establishment
     from apps.rosters.models import OnCallLine
 
+    split = period_split(f, use_aggregates=use_aggregates)
     cases = cases_in_scope(f)
-    if connection.vendor == "postgresql":
+    if split.day_runs:
+        raw = _turnaround_rows_aggregated(f, split)
+    elif connection.vendor == "postgresql":
         raw = _turnaround_rows_postgresql(cases)
         masks = {0b0111: "site", 0b1011: "modality", 0b1101: "line", 0b1110: "urgency", 0b1111: "all"}
         for r in raw:
@@ -340,10 +490,9 @@ def turnaround_panel(f: DashboardFilter) -> dict[str, Table]:
 # ----------------------------------------------------------------------------------------------- load
 
 
-def _load_per_radiologist(shifts: QuerySet[Any], cases: QuerySet[Any]) -> list[dict[str, Any]]:
-    """Per radiologist: shifts worked, cases assigned to them during those shifts, max in one shift."""
-    from apps.accounts.models import User
-
+def _shift_case_counts_live(shifts: QuerySet[Any], cases: QuerySet[Any]) -> dict[int, int]:
+    """Per shift: cases assigned to its radiologist between its start and end (shifts without any are
+    left out)."""
     if connection.vendor == "postgresql":
         # A case belongs to a shift of its radiologist when assigned between the shift's start and end. A
         # plain range join would compare every case of a radiologist with every shift of theirs; instead
@@ -358,49 +507,89 @@ def _load_per_radiologist(shifts: QuerySet[Any], cases: QuerySet[Any]) -> list[d
                    generate_series(date_trunc('day', sh.start AT TIME ZONE 'UTC'), sh."end" AT TIME ZONE 'UTC',
                                    interval '1 day') AS d),
             c AS MATERIALIZED (SELECT x.assigned_to_id, x.assigned_at, (x.assigned_at AT TIME ZONE 'UTC')::date
-                               AS day FROM ({case_sql}) x),
-            m AS (SELECT sd.id, COUNT(*) AS n FROM c JOIN sd ON sd.radiologist_id = c.assigned_to_id
-                  AND sd.day = c.day
-                  WHERE c.assigned_at >= sd.start AND c.assigned_at < sd."end" GROUP BY sd.id)
-            SELECT sh.radiologist_id, COUNT(*), COALESCE(SUM(m.n), 0), COALESCE(MAX(m.n), 0)
-            FROM sh LEFT JOIN m ON m.id = sh.id GROUP BY sh.radiologist_id"""
+                               AS day FROM ({case_sql}) x)
+            SELECT sd.id, COUNT(*) FROM c JOIN sd ON sd.radiologist_id = c.assigned_to_id AND sd.day = c.day
+            WHERE c.assigned_at >= sd.start AND c.assigned_at < sd."end" GROUP BY sd.id"""
         with connection.cursor() as cur:
             cur.execute(sql, [*shift_params, *case_params])
-            rows = {r[0]: r[1:] for r in cur.fetchall()}
-        names = User.objects.filter(pk__in=rows).values("pk", "first_name", "last_name")
-        out = [{"radiologist_id": u["pk"], "radiologist__first_name": u["first_name"],
-                "radiologist__last_name": u["last_name"], "shifts": rows[u["pk"]][0],
-                "cases": int(rows[u["pk"]][1]), "max_cases": int(rows[u["pk"]][2])} for u in names]
-        return sorted(out, key=lambda r: (r["radiologist__last_name"], r["radiologist_id"]))
+            return dict(cur.fetchall())
     per_shift_cases = (cases.filter(assigned_to_id=OuterRef("radiologist_id"), assigned_at__gte=OuterRef("start"),
                                     assigned_at__lt=OuterRef("end"))
                        .order_by().values("assigned_to_id").annotate(n=Count("id")).values("n"))
-    annotated = shifts.annotate(n=Coalesce(Subquery(per_shift_cases, output_field=IntegerField()), Value(0)))
-    return list(annotated.values("radiologist_id", "radiologist__first_name", "radiologist__last_name")
-                .order_by("radiologist__last_name", "radiologist_id")
-                .annotate(shifts=Count("id"), cases=Sum("n"), max_cases=Max("n")))
+    return {pk: n for pk, n in shifts.annotate(n=Subquery(per_shift_cases, output_field=IntegerField()))
+            .values_list("pk", "n") if n}
 
 
-def load_panel(f: DashboardFilter) -> dict[str, Table]:
+def _load_per_radiologist(shifts: QuerySet[Any], shift_cases: dict[int, int]) -> list[dict[str, Any]]:
+    """Per radiologist: shifts worked, cases assigned to them during those shifts, max in one shift."""
+    from apps.accounts.models import User
+
+    per: dict[int, list[int]] = {}
+    for pk, radiologist_id in shifts.values_list("pk", "radiologist_id").order_by():
+        acc = per.setdefault(radiologist_id, [0, 0, 0])
+        n = shift_cases.get(pk, 0)
+        acc[0] += 1
+        acc[1] += n
+        acc[2] = max(acc[2], n)
+    names = User.objects.filter(pk__in=per).values("pk", "first_name", "last_name")
+    out = [{"radiologist_id": u["pk"], "radiologist__first_name": u["first_name"],
+            "radiologist__last_name": u["last_name"], "shifts": per[u["pk"]][0], "cases": per[u["pk"]][1],
+            "max_cases": per[u["pk"]][2]} for u in names]
+    return sorted(out, key=lambda r: (r["radiologist__last_name"], r["radiologist_id"]))
+
+
+_LOAD_TOTALS = ("assigned", "overflowed", "escalated", "to_coordinator")
+
+
+def load_panel(f: DashboardFilter, *, use_aggregates: bool = True) -> dict[str, Table]:
+    from apps.accounts.models import User
     from apps.rosters.models import Shift
     from apps.worklist.models import CaseEvent
 
-    cases = cases_in_scope(f)
+    split = period_split(f, use_aggregates=use_aggregates)
     shifts = Shift.objects.filter(line__region_id=f.region_id, start__lt=f.end, end__gt=f.start)
     if f.scope_establishment_id:
         shifts = shifts.filter(line__holders=f.scope_establishment_id)
-    per_radiologist = _load_per_radiologist(shifts, cases)
-    totals = cases.aggregate(
-        assigned=Count("id", filter=Q(assigned_at__isnull=False)),
-        overflowed=Count("id", filter=Q(overflowed=True)),
-        escalated=Count("id", filter=Q(escalation_level__gt=0)),
-        to_coordinator=Count("id", filter=Q(assignment_state="coordinator")),
-    )
-    # Events are few (declines, escalations): read them by kind and reach their case by primary key,
-    # rather than semi-joining a year of cases.
-    by_actor = list(CaseEvent.objects.filter(case_scope_q(f, prefix="case__"), kind__in=("declined", "escalated"))
-                    .values("kind", "actor_id", "actor__first_name", "actor__last_name").order_by()
-                    .annotate(n=Count("id")))
+    shift_cases: dict[int, int] = {}
+    totals = dict.fromkeys(_LOAD_TOTALS, 0)
+    event_counts: dict[tuple[str, int | None], int] = {}
+    for lf in _live_filters(f, split):
+        cases = cases_in_scope(lf)
+        for pk, n in _shift_case_counts_live(shifts, cases).items():
+            shift_cases[pk] = shift_cases.get(pk, 0) + n
+        live_totals = cases.aggregate(
+            assigned=Count("id", filter=Q(assigned_at__isnull=False)),
+            overflowed=Count("id", filter=Q(overflowed=True)),
+            escalated=Count("id", filter=Q(escalation_level__gt=0)),
+            to_coordinator=Count("id", filter=Q(assignment_state="coordinator")),
+        )
+        for k in _LOAD_TOTALS:
+            totals[k] += live_totals[k]
+        # Events are few (declines, escalations): read them by kind and reach their case by primary key,
+        # rather than semi-joining a year of cases.
+        for kind, actor_id, n in (CaseEvent.objects.filter(case_scope_q(lf, prefix="case__"),
+                                                           kind__in=("declined", "escalated"))
+                                  .values("kind", "actor_id").order_by().annotate(n=Count("id"))
+                                  .values_list("kind", "actor_id", "n")):
+            event_counts[(kind, actor_id)] = event_counts.get((kind, actor_id), 0) + n
+    if split.day_runs:
+        q = _aggregate_scope_q(f, split)
+        for pk, n in (DailyShiftLoad.objects.filter(q, shift_id__in=shifts.values("pk")).values("shift_id")
+                      .order_by().annotate(n=Sum("cases")).values_list("shift_id", "n")):
+            shift_cases[pk] = shift_cases.get(pk, 0) + n
+        aggregated = DailyCaseAggregate.objects.filter(q).aggregate(**{k: Sum(k) for k in _LOAD_TOTALS})
+        for k in _LOAD_TOTALS:
+            totals[k] += aggregated[k] or 0
+        for kind, actor_id, n in (DailyCaseEventCount.objects.filter(q).values("kind", "actor_id").order_by()
+                                  .annotate(n=Sum("events")).values_list("kind", "actor_id", "n")):
+            event_counts[(kind, actor_id)] = event_counts.get((kind, actor_id), 0) + n
+    per_radiologist = _load_per_radiologist(shifts, shift_cases)
+    names: dict[int | None, tuple[Any, Any]] = {pk: (first, last) for pk, first, last in
+             User.objects.filter(pk__in={a for _k, a in event_counts if a}).values_list("pk", "first_name",
+                                                                                       "last_name")}
+    by_actor = [{"kind": kind, "actor_id": actor_id, "actor__first_name": names.get(actor_id, (None, None))[0],
+                 "actor__last_name": names.get(actor_id, (None, None))[1], "n": n}
+                for (kind, actor_id), n in event_counts.items()]
     events = {"declines": sum(r["n"] for r in by_actor if r["kind"] == "declined"),
               "escalations": sum(r["n"] for r in by_actor if r["kind"] == "escalated")}
     declines_by = sorted((r for r in by_actor if r["kind"] == "declined"),
@@ -430,7 +619,7 @@ def load_panel(f: DashboardFilter) -> dict[str, Table]:
 # --------------------------------------------------------------------------------------------- actors
 
 
-def actors_panel(f: DashboardFilter) -> dict[str, Table]:
+def actors_panel(f: DashboardFilter, *, use_aggregates: bool = True) -> dict[str, Table]:
     from apps.accounts.models import User
     from apps.regions.models import ImagingDevice
 
@@ -443,8 +632,16 @@ def actors_panel(f: DashboardFilter) -> dict[str, Table]:
     by_role = (users.values("role").order_by("role").annotate(
         accounts=Count("id", distinct=True),
         active_in_period=Count("id", distinct=True, filter=Q(last_login__gte=f.start, last_login__lt=f.end))))
-    used = dict(cases_in_scope(f).values("modality_id").order_by().annotate(n=Count("id"))
-                .values_list("modality_id", "n"))
+    split = period_split(f, use_aggregates=use_aggregates)
+    used: dict[str, int] = {}
+    sources = [cases_in_scope(lf).values("modality_id").order_by().annotate(n=Count("id"))
+               for lf in _live_filters(f, split)]
+    if split.day_runs:
+        sources.append(DailyCaseAggregate.objects.filter(_aggregate_scope_q(f, split)).values("modality_id")
+                       .order_by().annotate(n=Sum("requests")))
+    for source in sources:
+        for modality, n in source.values_list("modality_id", "n"):
+            used[modality] = used.get(modality, 0) + n
     devices = dict(ImagingDevice.objects.filter(establishment__in=est.values("pk")).values("modality_id")
                    .order_by().annotate(n=Count("id")).values_list("modality_id", "n"))
     training = TrainingSession.objects.filter(region_id=f.region_id, date__gte=f.start.astimezone(PARIS).date(),
@@ -551,8 +748,10 @@ def risks_panel(f: DashboardFilter, *, today: dt.date) -> dict[str, Table]:
 PANELS = ("activity", "turnaround", "load", "actors", "coverage", "risks")
 
 
-def dashboard_tables(f: DashboardFilter, *, now: dt.datetime, panels: tuple[str, ...] = PANELS
-                     ) -> dict[str, Table]:
+def dashboard_tables(f: DashboardFilter, *, now: dt.datetime, panels: tuple[str, ...] = PANELS,
+                     use_aggregates: bool = True) -> dict[str, Table]:
+    """The tables of the requested panels. ``use_aggregates=False`` computes every figure live from the
+    cases (the reference the aggregates are tested against)."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # The planner would JIT-compile these year-long aggregations: compiling costs seconds, more
@@ -562,19 +761,20 @@ def dashboard_tables(f: DashboardFilter, *, now: dt.datetime, panels: tuple[str,
             with connection.cursor() as cur:
                 cur.execute("SET LOCAL jit = off")
                 cur.execute("SET LOCAL work_mem = '64MB'")
-        return _tables(f, now=now, panels=panels)
+        return _tables(f, now=now, panels=panels, use_aggregates=use_aggregates)
 
 
-def _tables(f: DashboardFilter, *, now: dt.datetime, panels: tuple[str, ...]) -> dict[str, Table]:
+def _tables(f: DashboardFilter, *, now: dt.datetime, panels: tuple[str, ...], use_aggregates: bool
+            ) -> dict[str, Table]:
     out: dict[str, Table] = {}
     if "activity" in panels:
-        out.update(activity_panel(f))
+        out.update(activity_panel(f, use_aggregates=use_aggregates))
     if "turnaround" in panels:
-        out.update(turnaround_panel(f))
+        out.update(turnaround_panel(f, use_aggregates=use_aggregates))
     if "load" in panels:
-        out.update(load_panel(f))
+        out.update(load_panel(f, use_aggregates=use_aggregates))
     if "actors" in panels:
-        out.update(actors_panel(f))
+        out.update(actors_panel(f, use_aggregates=use_aggregates))
     if "coverage" in panels:
         out.update(coverage_panel(f, now=now))
     if "risks" in panels:
