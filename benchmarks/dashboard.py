@@ -1,15 +1,18 @@
 #!/usr/bin/env python
 """Dashboard benchmark (not a test): a year of a region's activity, 200,000 cases, in a dedicated
-PostgreSQL database; every panel's selector timed several times over the whole year and the whole region
-(the heaviest filter), then the cost of the audit append on a page view (same page with and without it).
+PostgreSQL database; the daily aggregates rebuilt (timed), then every panel's selector timed several
+times over the whole year and over the last 30 days for the whole region (the heaviest filter), then the
+cost of the audit append on a page view (same page with and without it).
 
-Prints per-panel p50/p95 (target p95 < 300 ms), the audit write cost, then ONE summary line of
-name=value pairs.
+Prints the aggregate build time, per-panel p50/p95 (target p95 < 300 ms), the audit write cost, then ONE
+summary line of name=value pairs.
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/anything .venv/bin/python benchmarks/dashboard.py
-       [--cases 200000] [--runs 10] [--fresh]
-The database ``pds_bench_dashboard`` on the same server is created (and migrated) by the script; the data
-set is generated once and reused by later runs unless --fresh is given.
+       [--cases 200000] [--runs 10] [--fresh] [--db-name pds_bench_dashboard] [--live]
+The database (``--db-name``) on the same server is created (and migrated) by the script; the data set is
+generated once and reused by later runs unless --fresh is given. The aggregates of every closed day are
+recomputed on each run (``manage.py rebuild_dashboard_aggregates`` does the same); --live also times the
+panels computed without them, as before the aggregates.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 REGION_CODE = "BENCH"
 
 
-def prepare_database(fresh: bool) -> None:
+def prepare_database(fresh: bool, db_name: str = BENCH_DB) -> None:
     import psycopg
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -39,13 +42,13 @@ def prepare_database(fresh: bool) -> None:
     admin_url = urlunsplit((parts.scheme.replace("postgres", "postgresql", 1) if parts.scheme == "postgres"
                             else parts.scheme, parts.netloc, "/postgres", "", ""))
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone()
         if exists and fresh:
-            conn.execute(f"DROP DATABASE {BENCH_DB} WITH (FORCE)")
+            conn.execute(f"DROP DATABASE {db_name} WITH (FORCE)")
             exists = None
         if not exists:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, f"/{BENCH_DB}", "", ""))
+            conn.execute(f"CREATE DATABASE {db_name}")
+    os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, f"/{db_name}", "", ""))
     os.environ.setdefault("DJANGO_DEBUG", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pds_platform.settings")
     import django
@@ -168,7 +171,15 @@ def generate(n_cases: int, seed: int = 7) -> None:
           f"{time.monotonic() - t0:.1f} s", flush=True)
 
 
-def time_panels(runs: int, days: int) -> dict[str, list[float]]:
+def build_aggregates() -> tuple[float, int]:
+    from apps.dashboards.services import dashboard_aggregates_rebuild
+
+    t0 = time.monotonic()
+    days = dashboard_aggregates_rebuild()
+    return time.monotonic() - t0, len(days)
+
+
+def time_panels(runs: int, days: int, *, use_aggregates: bool = True) -> dict[str, list[float]]:
     from django.utils import timezone
 
     from apps.dashboards.selectors import PANELS, DashboardFilter, dashboard_tables
@@ -179,11 +190,11 @@ def time_panels(runs: int, days: int) -> dict[str, list[float]]:
     f = DashboardFilter(region_id=region.pk, start=now - dt.timedelta(days=days), end=now)
     timings: dict[str, list[float]] = {p: [] for p in PANELS}
     for p in PANELS:  # warm-up (plans, caches)
-        dashboard_tables(f, now=now, panels=(p,))
+        dashboard_tables(f, now=now, panels=(p,), use_aggregates=use_aggregates)
     for _ in range(runs):
         for p in PANELS:
             t = time.perf_counter()
-            dashboard_tables(f, now=now, panels=(p,))
+            dashboard_tables(f, now=now, panels=(p,), use_aggregates=use_aggregates)
             timings[p].append((time.perf_counter() - t) * 1000)
     return timings
 
@@ -232,8 +243,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--db-name", default=BENCH_DB, help=f"benchmark database (default {BENCH_DB})")
+    parser.add_argument("--live", action="store_true", help="also time the panels without the aggregates")
     args = parser.parse_args()
-    prepare_database(args.fresh)
+    prepare_database(args.fresh, args.db_name)
     from apps.regions.models import Region
     from apps.worklist.models import Case
 
@@ -242,10 +255,14 @@ def main() -> None:
     n = Case.objects.filter(site__territory__region__code=REGION_CODE).count()
     print(f"data set: {n} cases in region {REGION_CODE}", flush=True)
     summary: dict[str, object] = {"cases": n}
-    for days, label in ((366, "year"), (30, "30d")):
-        timings = time_panels(args.runs, days)
+    build_s, built = build_aggregates()
+    print(f"aggregates: {built} days rebuilt in {build_s:.1f} s", flush=True)
+    summary["aggregate_build_s"] = round(build_s, 1)
+    for days, label, use_aggregates in ((366, "year", True), (30, "30d", True),
+                                        *(((366, "year_live", False),) if args.live else ())):
+        timings = time_panels(args.runs, days, use_aggregates=use_aggregates)
         print(f"{'panel':<12} {'p50 ms':>8} {'p95 ms':>8}  (target p95 < 300 ms, {args.runs} runs, "
-              f"whole region, last {days} days)")
+              f"whole region, last {days} days, {'aggregates' if use_aggregates else 'live'})")
         for panel, values in timings.items():
             p50, p95 = percentile(values, .5), percentile(values, .95)
             print(f"{panel:<12} {p50:8.1f} {p95:8.1f}")
