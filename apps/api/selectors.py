@@ -1,66 +1,39 @@
 """Reads for the API, always scoped to what the caller may see.
 
-An integration key sees its own establishment only; a session user sees the establishments
-they belong to (a coordinator: the region; a radiologist: the sites they read for and the
-requests assigned to them). Objects outside the scope are "not found", never "forbidden",
-so that an integration cannot probe another establishment's identifiers.
+Which cases and studies a caller may see is decided by ``apps.worklist.selectors`` (the same rule as the
+web app): an integration key sees its own establishment only; a session user what their role allows
+there (site staff their establishments, a coordinator the region, a radiologist the cases they take part
+in). Objects outside the scope are "not found", never "forbidden", so that an integration cannot probe
+another establishment's identifiers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case as When_
+from django.db.models import IntegerField, QuerySet, Value, When
 
 from apps.api.authentication import Integration
+from apps.worklist import selectors as worklist_selectors
+from apps.worklist.models import OPEN_STATUSES, URGENCY_RANK, Case
 
 
-def _user_site_q(user: Any, field: str) -> Q:
-    role = getattr(user, "role", "")
-    if role == "ars_coordinator" and getattr(user, "region_id", None):
-        return Q(**{f"{field}__territory__region_id": user.region_id})
-    site_ids = set(user.memberships.values_list("establishment_id", flat=True))
-    if role == "radiologist":
-        site_ids |= set(user.authorised_sites.values_list("pk", flat=True))
-    return Q(**{f"{field}_id__in": site_ids})
+def cases_visible_to(principal: Any) -> QuerySet[Case]:
+    return worklist_selectors.cases_visible_to(principal).select_related(
+        "modality", "site", "assigned_to", "assigned_line", "claimed_by")
 
 
-def _scoped(qs: QuerySet[Any], user: Any, *, case_path: str) -> QuerySet[Any]:
-    """A key sees its establishment; a person their sites, and a radiologist also the cases assigned to or
-    claimed by them (``case_path`` leads from the queryset's model to the case)."""
-    if isinstance(user, Integration):
-        return qs.filter(site_id=user.establishment_id)
-    if not getattr(user, "is_authenticated", False):
-        return qs.none()
-    q = _user_site_q(user, "site")
-    if getattr(user, "role", "") == "radiologist":
-        q |= Q(**{f"{case_path}assigned_to_id": user.pk}) | Q(**{f"{case_path}claimed_by_id": user.pk})
-    return qs.filter(q)
+def studies_visible_to(principal: Any) -> QuerySet[Any]:
+    return worklist_selectors.studies_visible_to(principal).select_related("case")
 
 
-def cases_visible_to(user: Any) -> QuerySet[Any]:
-    from apps.worklist.models import Case
-
-    qs = Case.objects.select_related("modality", "site", "assigned_to", "assigned_line", "claimed_by")
-    return _scoped(qs, user, case_path="")
-
-
-def studies_visible_to(user: Any) -> QuerySet[Any]:
-    from apps.studies.models import Study
-
-    return _scoped(Study.objects.select_related("case"), user, case_path="case__")
-
-
-def worklist_for(user: Any) -> QuerySet[Any]:
-    """Open requests: a radiologist's own queue (assigned or claimed), otherwise the caller's open requests."""
-    from django.db.models import Case as When_
-    from django.db.models import IntegerField, Value, When
-
-    from apps.worklist.models import OPEN_STATUSES, URGENCY_RANK
-
-    qs = cases_visible_to(user).filter(status__in=OPEN_STATUSES)
-    if not isinstance(user, Integration) and getattr(user, "role", "") == "radiologist":
-        qs = qs.filter(Q(assigned_to_id=user.pk) | Q(claimed_by_id=user.pk))
+def worklist_for(principal: Any) -> QuerySet[Case]:
+    """Open requests by urgency: a radiologist's own queue (assigned or claimed, not the line's unclaimed
+    cases), otherwise the caller's open requests."""
+    qs = (worklist_selectors.cases_visible_to(principal, visibility=worklist_selectors.Visibility.OWN_QUEUE)
+          .select_related("modality", "site", "assigned_to", "assigned_line", "claimed_by")
+          .filter(status__in=OPEN_STATUSES))
     rank = When_(*[When(urgency=k, then=Value(v)) for k, v in URGENCY_RANK.items()], default=Value(9),
                  output_field=IntegerField())
     return qs.annotate(urgency_rank=rank).order_by("urgency_rank", "requested_at", "pk")

@@ -142,26 +142,11 @@ def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any
 
 
 def case_for_record(*, user: Any, public_id: Any) -> Any:
-    """The case if ``user`` may read its tele-act record, else None.
+    """The case if ``user`` may read its tele-act record, else None: exactly the cases the user may see
+    (``apps.worklist.selectors.cases_visible_to``, the one case-visibility rule)."""
+    from apps.worklist.selectors import cases_visible_to
 
-    Allowed: the region's coordinator, members of the requesting site, and radiologists who took part
-    in the case or are authorised to read for the site.
-    """
-    from apps.worklist.models import Case
-
-    case = (Case.objects.select_related("site__territory", "requested_by", "radiographer", "validated_by",
-                                        "assigned_to", "claimed_by", "assigned_line", "modality")
+    return (cases_visible_to(user)
+            .select_related("site__territory", "requested_by", "radiographer", "validated_by", "assigned_to",
+                            "claimed_by", "assigned_line", "modality")
             .filter(public_id=public_id).first())
-    if case is None or not getattr(user, "is_authenticated", False):
-        return None
-    if user.is_superuser:
-        return case
-    if user.role == "ars_coordinator":
-        return case if user.region_id == case.site.territory.region_id else None
-    if user.memberships.filter(establishment_id=case.site_id).exists():
-        return case
-    if user.role == "radiologist" and (
-            user.pk in {case.assigned_to_id, case.claimed_by_id, case.validated_by_id}
-            or user.authorised_sites.filter(pk=case.site_id).exists()):
-        return case
-    return None

@@ -1,13 +1,19 @@
-"""Reads on cases, scoped to the user who asks.
+"""Reads on cases, scoped to the principal who asks.
 
-Invariant: every queryset handed to a view starts from ``cases_visible_to(user)``;
-a case outside it does not exist for that user (the views answer 404), so a
-guessed URL never leaks another establishment's patient.
+Invariant: this module decides, in one place, which cases a principal may see: every queryset handed to a
+view, of the web app or of the API, starts from ``cases_visible_to(principal)`` (or ``studies_visible_to``,
+derived from it). A case outside it does not exist for that principal (the views answer 404, never 403), so
+a guessed URL or identifier never leaks another establishment's patient. Reading what these querysets return
+is audited by the views that render it.
+
+A principal is a user of the web app or of the API (session), or an API key (``apps.api.authentication.
+Integration``, role ``"integration"``), which acts for one establishment and never for a person.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +29,24 @@ from apps.worklist.models import (
     ExpertRequest,
     ExpertRequestStatus,
     Origin,
+    Report,
     Urgency,
 )
 
 SITE_ROLES = {"emergency_physician", "radiographer", "establishment_admin"}
+INTEGRATION_ROLE = "integration"
+
+
+class Visibility(enum.Enum):
+    """How far a radiologist's view reaches; site staff, coordinators and API keys see the same either way."""
+
+    # Every case the principal takes part in: assigned, claimed, on a line they hold now, validated or
+    # reported by them, or sent to them (or to a line they hold) for an expert opinion. The web app and the
+    # API (a radiologist's session) alike: same person, same rights, whatever the channel.
+    CARE = "care"
+    # A radiologist's own queue: the cases assigned to or claimed by them, not the line's unclaimed ones nor
+    # expert requests. The API's /worklist/ ("what do I have to read").
+    OWN_QUEUE = "own_queue"
 
 
 def user_line_ids(user: Any, *, at: dt.datetime | None = None) -> list[int]:
@@ -40,24 +60,68 @@ def user_establishment_ids(user: Any) -> list[int]:
     return list(user.memberships.values_list("establishment_id", flat=True))
 
 
-def cases_visible_to(user: Any) -> QuerySet[Case]:
-    """Scoping by role: site staff see their establishments' cases; a radiologist the cases assigned to
-    them, claimed by them, on their lines, validated or reported by them, or sent to them for an expert
-    opinion; a coordinator the cases of their region."""
-    qs = Case.objects.all()
-    if not getattr(user, "is_authenticated", False):
-        return qs.none()
-    role = getattr(user, "role", "")
+def _site_perimeter(principal: Any) -> Q | None:
+    """The establishments whose cases a site-scoped principal sees, as a filter on ``site`` (Case and Study
+    alike); None when the principal's access goes case by case (a radiologist) or does not exist."""
+    role = getattr(principal, "role", "")
+    if role == INTEGRATION_ROLE:
+        # An API key: its one establishment. A user account with this role has none (keys are not users).
+        establishment_id = getattr(principal, "establishment_id", None)
+        return Q(site_id=establishment_id) if establishment_id else Q(pk__in=[])
     if role in SITE_ROLES:
-        return qs.filter(site_id__in=user_establishment_ids(user))
-    if role == "radiologist":
-        lines = user_line_ids(user)
-        return qs.filter(
-            Q(assigned_to=user) | Q(claimed_by=user) | Q(assigned_line_id__in=lines) | Q(validated_by=user)
-            | Q(report__author=user) | Q(expert_requests__expert=user) | Q(expert_requests__line_id__in=lines)
-        ).distinct()
-    if role == "ars_coordinator" and user.region_id:
-        return qs.filter(site__territory__region_id=user.region_id)
+        return Q(site_id__in=user_establishment_ids(principal))
+    if role == "ars_coordinator":
+        region_id = getattr(principal, "region_id", None)
+        return Q(site__territory__region_id=region_id) if region_id else Q(pk__in=[])
+    return None
+
+
+def _radiologist_cases(user: Any, visibility: Visibility) -> Q:
+    own = Q(assigned_to_id=user.pk) | Q(claimed_by_id=user.pk)
+    if visibility is Visibility.OWN_QUEUE:
+        return own
+    lines = user_line_ids(user)
+    # Subqueries rather than joins on the reverse relations: no duplicate rows, no DISTINCT to carry.
+    expert = ExpertRequest.objects.filter(Q(expert_id=user.pk) | Q(line_id__in=lines)).values("case_id")
+    reported = Report.objects.filter(author_id=user.pk).values("case_id")
+    return (own | Q(assigned_line_id__in=lines) | Q(validated_by_id=user.pk) | Q(pk__in=reported)
+            | Q(pk__in=expert))
+
+
+def cases_visible_to(principal: Any, *, visibility: Visibility = Visibility.CARE) -> QuerySet[Case]:
+    """The cases ``principal`` may see, by role.
+
+    - API key: the cases of its establishment.
+    - emergency physician, radiographer, establishment admin: the cases of the establishments they belong to.
+    - ARS coordinator: the cases of their region.
+    - radiologist: see ``Visibility`` (care relationship by default; own queue on request). Belonging to an
+      establishment or being authorised to read for a site does not open its other cases.
+    - anyone else (no role, anonymous): nothing.
+    """
+    qs = Case.objects.all()
+    if not getattr(principal, "is_authenticated", False):
+        return qs.none()
+    perimeter = _site_perimeter(principal)
+    if perimeter is not None:
+        return qs.filter(perimeter)
+    if getattr(principal, "role", "") == "radiologist":
+        return qs.filter(_radiologist_cases(principal, visibility))
+    return qs.none()
+
+
+def studies_visible_to(principal: Any) -> QuerySet[Any]:
+    """Studies: site-scoped principals see their sites' studies (matched or not, for matching); a radiologist
+    only the studies attached to the cases they may see."""
+    from apps.studies.models import Study
+
+    qs = Study.objects.all()
+    if not getattr(principal, "is_authenticated", False):
+        return qs.none()
+    perimeter = _site_perimeter(principal)
+    if perimeter is not None:
+        return qs.filter(perimeter)
+    if getattr(principal, "role", "") == "radiologist":
+        return qs.filter(case__in=cases_visible_to(principal).values("pk"))
     return qs.none()
 
 
