@@ -8,6 +8,7 @@ authorised to read for.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -16,6 +17,9 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from apps.core.validators import validate_rpps
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise  # stubs-only alias: str | lazy translation
 
 
 class Role(models.TextChoices):
@@ -63,7 +67,7 @@ class User(AbstractUser):
 
     def clean(self) -> None:
         super().clean()
-        errors = {}
+        errors: dict[str, StrOrPromise] = {}
         if self.role == Role.RADIOLOGIST and not self.birth_date:
             errors["birth_date"] = _("A radiologist needs a date of birth (on-call rules after 60).")
         if self.role in PRACTITIONER_ROLES and not self.rpps:

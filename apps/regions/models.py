@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -19,6 +20,9 @@ from simple_history.models import HistoricalRecords
 
 from apps.core.models import TimeStampedModel
 from apps.core.validators import validate_finess
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise  # stubs-only alias: str | lazy translation
 
 ae_title_validator = RegexValidator(r"^[ -~]{1,16}$", _("An AE title has 1 to 16 printable ASCII characters."))
 
@@ -230,7 +234,7 @@ class Agreement(TimeStampedModel):
         return f"{self.requesting} ↔ {self.partner} ({self.get_status_display()})"
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
+        errors: dict[str, StrOrPromise] = {}
         if self.requesting_id and self.requesting_id == self.partner_id:
             errors["partner"] = _("An agreement links two different establishments.")
         if self.valid_until and self.valid_from and self.valid_until < self.valid_from:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Case as DbCase
-from django.db.models import F, FloatField, OuterRef, QuerySet, Subquery, Sum, Value, When
+from django.db.models import F, FloatField, Model, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from apps.regions.calendar import pds_kind_at
@@ -139,10 +139,11 @@ def case_facts_for(*, site: Establishment, modality_code: str, eligible: bool, u
 
 
 def _rules_sql() -> str:
-    t = {name: model._meta.db_table for name, model in {
+    models: dict[str, type[Model]] = {
         "rule": RoutingRule, "rule_mod": RoutingRule.modalities.through, "target": RoutingTarget,
         "line": OnCallLine, "served": OnCallLine.served_sites.through, "line_mod": OnCallLine.modalities.through,
-        "holder": OnCallLine.holders.through}.items()}
+        "holder": OnCallLine.holders.through}
+    t = {name: model._meta.db_table for name, model in models.items()}
     return f"""
         SELECT r.id, r.name, r.scope_kind, r.site_id, r.zone_id, r.period_kinds, r.priority,
                r.delay_vital_minutes, r.delay_urgent_minutes, r.delay_deferred_minutes,
