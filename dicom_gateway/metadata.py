@@ -17,6 +17,7 @@ from typing import Any
 
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_dataset
 
 # C-STORE failure statuses (PS3.4 Annex B.2.3).
 STATUS_SUCCESS = 0x0000
@@ -165,14 +166,31 @@ def _pixel_length(file_bytes: bytes, offset: int, transfer_syntax_uid: str) -> i
     return length
 
 
+def _dataset_offset(file_bytes: bytes) -> int | None:
+    """Where the dataset starts after the preamble and the file meta group (from its group length),
+    or None if the bytes do not start like a Part 10 file (then pydicom reads and judges them)."""
+    if len(file_bytes) < 144 or file_bytes[128:132] != b"DICM" or file_bytes[132:138] != b"\x02\x00\x00\x00UL":
+        return None
+    return 144 + int.from_bytes(file_bytes[140:144], "little")
+
+
+def _at_pixel_data(tag: int, vr: str | None, length: int) -> bool:
+    return tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)
+
+
 def _read(file_bytes: bytes, transfer_syntax_uid: str) -> tuple[Any, int | None]:
-    """The dataset up to its pixel data, and the pixel data's length."""
-    if transfer_syntax_uid == DEFLATED:  # the offsets are in the inflated stream: read the whole thing
+    """The dataset up to its pixel data, and the pixel data's length. The file meta group is skipped
+    (the gateway wrote it; reading it cost 0.4 ms an image)."""
+    offset = _dataset_offset(file_bytes)
+    if transfer_syntax_uid == DEFLATED or offset is None:
+        # Deflated: the offsets are in the inflated stream; read the whole thing the slow way.
         ds = dcmread(BytesIO(file_bytes), force=False)
         pixel = ds.get((0x7FE0, 0x0010)) or ds.get((0x7FE0, 0x0008)) or ds.get((0x7FE0, 0x0009))
         return ds, (len(pixel.value) if pixel is not None and pixel.value is not None else None)
     stream = BytesIO(file_bytes)
-    ds = dcmread(stream, force=False, stop_before_pixels=True)
+    stream.seek(offset)
+    ds = read_dataset(stream, transfer_syntax_uid == IMPLICIT_VR_LITTLE_ENDIAN,
+                      transfer_syntax_uid != EXPLICIT_VR_BIG_ENDIAN, stop_when=_at_pixel_data)
     return ds, _pixel_length(file_bytes, stream.tell(), transfer_syntax_uid)
 
 

@@ -12,16 +12,20 @@ stores nothing, 300 CT slices took 1.0 s with the stock loops and 0.55-0.75 s wi
 - ``GatewayDIMSE`` encodes a successful C-STORE response (seven fixed command elements, implicit
   VR little endian, PS3.7 9.3.1.2) directly instead of through pydicom's dataset writer, which
   took 0.5 ms per response here; anything else goes through pynetdicom's encoder.
-- ``GatewayDUL`` naps ``BUSY_NAP`` while a PDU arrived in the last ``BUSY_WINDOW`` seconds (so the
-  C-STORE response queued by the association thread leaves at once) and ``IDLE_NAP`` otherwise,
-  so that an idle association costs next to no CPU.
+- ``GatewayDUL`` waits instead of napping: on the socket and on a wake-up pipe written when a PDU
+  is queued for sending, so the C-STORE response leaves at once and an idle association costs no
+  CPU (the stock 1 ms naps, shortened, cost 0.6 ms of CPU per image in polling).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import select
+import ssl
 import struct
+import weakref
 from typing import Any
 
 from pynetdicom import evt
@@ -35,19 +39,66 @@ from pynetdicom.transport import RequestHandler
 log = logging.getLogger("dicom_gateway")
 
 CHECK_SECONDS = 0.01
-BUSY_NAP = 0.0001
-IDLE_NAP = 0.002
-BUSY_WINDOW = 0.25
+IDLE_WAIT = 0.05
 
 
 class GatewayDUL(DULServiceProvider):
+    """pynetdicom's DUL, whose idle nap is a wait for work: data from the peer on the socket, or a
+    wake-up byte on a pipe written whenever a PDU is queued for sending or the DUL is told to stop.
+    pynetdicom naps ``time.sleep(self._run_loop_delay)`` when its last loop found nothing to do; here
+    reading that delay does the waiting and returns 0."""
+
+    def wake_pipe_open(self) -> None:
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_fds = (r, w)
+        weakref.finalize(self, _close_fds, r, w)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_fds[1], b"\0")
+        except OSError:  # full (a wake-up is already pending) or closed (the DUL is gone)
+            pass
+
+    def send_pdu(self, primitive: Any) -> None:
+        super().send_pdu(primitive)
+        self._wake()
+
+    def kill_dul(self) -> None:
+        super().kill_dul()
+        self._wake()
+
     @property  # type: ignore[override]
     def _run_loop_delay(self) -> float:
-        timer = self._idle_timer
-        if timer.timeout is None:
-            return BUSY_NAP
-        since_last_pdu = timer.timeout - timer.remaining
-        return BUSY_NAP if since_last_pdu < BUSY_WINDOW else IDLE_NAP
+        self._wait_for_work(IDLE_WAIT)
+        return 0.0
+
+    def _wait_for_work(self, timeout: float) -> None:
+        wake = self._wake_fds[0]
+        watched: list[Any] = [wake]
+        sock = getattr(self.socket, "socket", None)
+        if sock is not None:
+            if isinstance(sock, ssl.SSLSocket) and sock.pending():
+                return  # decrypted bytes already buffered: select() would not see them
+            if sock.fileno() >= 0:
+                watched.append(sock)
+        try:
+            ready, _, _ = select.select(watched, [], [], timeout)
+        except (OSError, ValueError):  # the socket was closed meanwhile: pynetdicom's own check sees it
+            return
+        if wake in ready:
+            try:
+                while os.read(wake, 4096):
+                    pass
+            except OSError:
+                pass
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 C_STORE_RSP = 0x8001
@@ -146,6 +197,7 @@ class GatewayRequestHandler(RequestHandler):
         # has started yet.
         assoc.__class__ = GatewayAssociation
         assoc.dul.__class__ = GatewayDUL
+        assoc.dul.wake_pipe_open()
         assoc.dimse.__class__ = GatewayDIMSE
         return assoc
 

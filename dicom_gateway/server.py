@@ -34,6 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, connections
 from django.utils import timezone
+from pydicom import config as pydicom_config
 from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
@@ -450,6 +451,10 @@ def _die_with_parent() -> None:
 
 def child_main(config: GatewayConfig, listen_fds: list[tuple[int, bool]], parent_pid: int) -> None:
     _die_with_parent()
+    # pydicom's value validation (a regex per UID, per element read or set) is off in this process: the
+    # gateway checks what it relies on itself (metadata.UID_RE) and stores the bytes as received.
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+    pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
     if os.getppid() != parent_pid:
         sys.exit(1)
     gateway = Gateway(config)

@@ -70,7 +70,7 @@ def sha256_of(*chunks: bytes) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -92,9 +92,12 @@ def incoming_sweep(root: Path) -> int:
     return removed
 
 
-def temp_write(root: Path, chunks: tuple[bytes, ...], *, tag: str) -> Path:
+# The per-image functions below build paths as strings: pathlib cost ~0.4 ms of CPU per image here.
+
+
+def temp_write(root: Path, chunks: tuple[bytes, ...], *, tag: str) -> str:
     """First half of a durable write: the bytes under a temporary name, fsynced."""
-    tmp = root / INCOMING / f"{tag}.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp = f"{os.fspath(root)}/{INCOMING}/{tag}.{os.getpid()}.{threading.get_ident()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     try:
         try:
@@ -112,28 +115,29 @@ def temp_write(root: Path, chunks: tuple[bytes, ...], *, tag: str) -> Path:
     return tmp
 
 
-def discard(tmp: Path) -> None:
+def discard(tmp: str | Path) -> None:
     try:
         os.unlink(tmp)
     except FileNotFoundError:
         pass
 
 
-def publish(root: Path, tmp: Path, rel_path: str) -> None:
+def publish(root: Path, tmp: str, rel_path: str) -> None:
     """Second half: give the fsynced temporary file its final name without ever replacing an existing
     file (FileExistsError, nothing changed), then fsync the directory so that the name survives a crash."""
-    final = root / rel_path
+    final = f"{os.fspath(root)}/{rel_path}"
+    directory = os.path.dirname(final)
     try:
         try:
             os.link(tmp, final)
         except FileNotFoundError:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            for d in (final.parent.parent, final.parent.parent.parent):
+            os.makedirs(directory, exist_ok=True)
+            for d in (os.path.dirname(directory), os.path.dirname(os.path.dirname(directory))):
                 _fsync_dir(d)
             os.link(tmp, final)
     finally:
         discard(tmp)
-    _fsync_dir(final.parent)
+    _fsync_dir(directory)
 
 
 def durable_write(root: Path, rel_path: str, chunks: tuple[bytes, ...], *, tag: str, sha256: str) -> WrittenFile:

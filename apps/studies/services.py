@@ -23,8 +23,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -224,10 +225,17 @@ def _instance_insert_receiving_pg(*, ref: SeriesRef, meta: Any, rel_path: str, s
     params = [now, ref.study_id, StudyStatus.RECEIVING.value, ref.series_id, meta.sop_instance_uid,
               meta.sop_class_uid, meta.transfer_syntax_uid, meta.instance_number, rel_path, size, sha256, now]
     # Inside a caller's transaction a savepoint keeps a failed statement from aborting it; outside one
-    # (the gateway) the statement is its own transaction.
-    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cur:
-        cur.execute(sql, params)
-        inserted, series_counted = cur.fetchone()
+    # (the gateway) the statement is its own transaction. It runs on a server-side-binding cursor of
+    # the underlying psycopg connection, prepared once per connection: Django's client-side binding
+    # re-quoted the parameters of every image (0.4 ms of CPU here). Errors are still Django's.
+    conn = connections[DEFAULT_DB_ALIAS]  # one lookup: each access through the proxy costs a thread-local get
+    with transaction.atomic() if conn.in_atomic_block else nullcontext():
+        conn.ensure_connection()
+        with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cur:
+            cur.execute(sql, params, prepare=True)
+            row = cur.fetchone()
+    assert row is not None
+    inserted, series_counted = row
     if inserted and not series_counted:  # only reachable inside a transaction (deferred FK not yet checked)
         raise IntegrityError(f"series {ref.series_id} does not exist")
     return bool(inserted)
