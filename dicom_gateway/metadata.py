@@ -184,7 +184,7 @@ def _read(file_bytes: bytes, transfer_syntax_uid: str) -> tuple[Any, int | None]
     offset = _dataset_offset(file_bytes)
     if transfer_syntax_uid == DEFLATED or offset is None:
         # Deflated: the offsets are in the inflated stream; read the whole thing the slow way.
-        ds = dcmread(BytesIO(file_bytes), force=False)
+        ds: Any = dcmread(BytesIO(file_bytes), force=False)
         pixel = ds.get((0x7FE0, 0x0010)) or ds.get((0x7FE0, 0x0008)) or ds.get((0x7FE0, 0x0009))
         return ds, (len(pixel.value) if pixel is not None and pixel.value is not None else None)
     stream = BytesIO(file_bytes)

@@ -26,7 +26,7 @@ import select
 import ssl
 import struct
 import weakref
-from typing import Any
+from typing import Any, cast
 
 from pynetdicom import evt
 from pynetdicom.association import Association
@@ -67,8 +67,8 @@ class GatewayDUL(DULServiceProvider):
         super().kill_dul()
         self._wake()
 
-    @property  # type: ignore[override]
-    def _run_loop_delay(self) -> float:
+    @property
+    def _run_loop_delay(self) -> float:  # type: ignore[override]  # a plain attribute in pynetdicom
         self._wait_for_work(IDLE_WAIT)
         return 0.0
 
@@ -161,7 +161,7 @@ class GatewayAssociation(Association):
             except queue.Empty:
                 msg = None
             if msg is not None:
-                self._serve_request(msg, context_id)
+                self._serve_request(msg, cast(int, context_id))
                 continue
 
             if self.is_established and self.acse.is_release_requested():
@@ -193,11 +193,11 @@ class GatewayRequestHandler(RequestHandler):
 
     def _create_association(self) -> Any:
         assoc = super()._create_association()
-        # Same objects, same state, subclasses that only replace the two loops above; neither thread
-        # has started yet.
+        # Same objects, same state, subclasses that only replace the methods above; neither thread has
+        # started yet.
         assoc.__class__ = GatewayAssociation
         assoc.dul.__class__ = GatewayDUL
-        assoc.dul.wake_pipe_open()
+        cast(GatewayDUL, assoc.dul).wake_pipe_open()
         assoc.dimse.__class__ = GatewayDIMSE
         return assoc
 
