@@ -192,11 +192,13 @@ class Gateway:
         if not storage.has_room(self.root, needed=len(file_bytes), min_free_mb=self.config.min_free_mb):
             self._storage_full(sender)
             return STATUS_OUT_OF_RESOURCES
-        # The durable write (the slowest step) runs in a helper thread while this one parses, hashes and
-        # looks up the series; file I/O and hashing release the GIL. The writer needs the final name,
-        # which the parse gives: it fsyncs a temporary file meanwhile.
+        # The durable write (the slowest step) runs in a helper thread while this one hashes, parses and
+        # looks up the series. The writer needs the final name, which the parse gives: it fsyncs a
+        # temporary file meanwhile. Hashing first: it releases the GIL, so both threads run at once
+        # while the writer needs it most (between its syscalls); the parse holds it.
         name: Future[str] = Future()
         written = self._pool.submit(self._write, file_bytes, _safe_tag(sop_uid), name)
+        sha = storage.sha256_of(file_bytes)
         try:
             meta = instance_meta_parse(file_bytes, transfer_syntax_uid=ts, sop_class_uid=sop_class,
                                        sop_instance_uid=sop_uid, describe=self._series_unknown)
@@ -209,7 +211,6 @@ class Gateway:
             return self._refuse(sender, sop_uid, 0xC210, f"cannot understand: {exc}")
         rel = meta.relative_path()
         name.set_result(rel)
-        sha = storage.sha256_of(file_bytes)
         now = timezone.now()
         try:
             return self._record(sender, meta, rel, file_bytes, sha, now, written)
