@@ -7,7 +7,7 @@
 Every peer runs with TCP_NODELAY=1 (Debian's dcmtk and Orthanc otherwise leave Nagle on). Each
 send invents new study/series/instance UIDs (``storescu +IS``) so that no run is a duplicate.
 Peers run round-robin (run 1 of each, then run 2 of each...) so that the shared machine's changing
-load weighs on all alike. Prints per-run timings, images/s medians and the ratios, then ONE summary
+load weighs on all alike, with the page cache flushed (sync) before each run. Prints per-run timings, images/s medians and the ratios, then ONE summary
 line of name=value pairs.
 
 Usage: DATABASE_URL=postgres://... .venv/bin/python benchmarks/ingest.py [--runs 3] [--slices 300]
@@ -89,6 +89,9 @@ def measure_interleaved(peers: list[Peer], files: list[Path], runs: int) -> None
     load (it is shared) weighs on every peer alike instead of on whoever happened to run then."""
     for i in range(runs):
         for peer in peers:
+            # Flush what the previous peer left in the page cache (Orthanc and storescp do not fsync):
+            # otherwise its write-back lands on the timing of whoever runs next.
+            os.sync()
             dt = send(files, peer.port, peer.aec, peer.parallel)
             peer.rates.append(len(files) / dt)
             print(f"  run {i + 1}  {peer.name:<32} {dt:6.2f} s  {len(files) / dt:7.1f} images/s", flush=True)

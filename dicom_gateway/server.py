@@ -247,10 +247,12 @@ class Gateway:
         from apps.studies.services import instance_record
 
         ref = self._series_ref(sender, meta, file_bytes, now)  # overlaps the disk flush
-        written.result()
         for attempt in (1, 2):
             try:
-                instance_record(ref=ref, meta=meta, rel_path=rel, size=len(file_bytes), sha256=sha, now=now)
+                # The row is committed only once the file is durable (``durable`` raises FileExistsError
+                # or OSError from the writer, and then nothing is recorded).
+                instance_record(ref=ref, meta=meta, rel_path=rel, size=len(file_bytes), sha256=sha, now=now,
+                                durable=written.result)
                 return STATUS_SUCCESS
             except IntegrityError:
                 stored = stored_instance_for(meta.sop_instance_uid)

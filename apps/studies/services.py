@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from contextlib import nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -168,19 +168,32 @@ def study_series_ensure(*, site_id: int, calling_ae: str, meta: Any, now: dt.dat
 
 
 def instance_record(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha256: str,
-                    now: dt.datetime) -> bool:
-    """Record an instance whose file is already durably on disk (the gateway writes it first and calls
-    this only then). Returns True if it arrived after the study was complete.
+                    now: dt.datetime, durable: Callable[[], object] | None = None) -> bool:
+    """Record an instance. Returns True if it arrived after the study was complete.
+
+    ``durable`` is the caller's wait for the file to be durably on disk (the gateway writes it in another
+    thread): nothing is committed before it returns, and if it raises nothing is recorded.
 
     Raises IntegrityError, recording nothing, if the SOP Instance UID is already recorded (the caller
-    resolves the duplicate) or the series row is gone. On PostgreSQL the usual case, an image of a
-    study still receiving, is a single statement that commits on its own (one round trip, see
-    ``_instance_insert_receiving_pg``); a late image, and every image on SQLite, is one transaction.
+    resolves the duplicate) or the series row is gone. On PostgreSQL, outside a transaction (the
+    gateway), the usual case -- an image of a study still receiving -- is one statement sent at once in
+    a pipelined transaction, executed while the file is flushed, and committed after ``durable``
+    returns; a late image, every image inside a caller's transaction and every image on SQLite is one
+    ordinary transaction, after ``durable``.
     """
-    if connection.vendor == "postgresql" and _instance_insert_receiving_pg(
-            ref=ref, meta=meta, rel_path=rel_path, size=size, sha256=sha256, now=now):
-        return False
-    return _instance_record_atomic(ref=ref, meta=meta, rel_path=rel_path, size=size, sha256=sha256, now=now)
+    conn = connections[DEFAULT_DB_ALIAS]  # one lookup: each access through the proxy costs a thread-local get
+    args = {"ref": ref, "meta": meta, "rel_path": rel_path, "size": size, "sha256": sha256, "now": now}
+    if conn.vendor == "postgresql" and not conn.in_atomic_block:
+        if _instance_insert_receiving_pg(conn, durable=durable, **args):
+            return False
+    else:
+        if durable is not None:
+            durable()
+        if conn.vendor == "postgresql":
+            with transaction.atomic():  # a savepoint: a failed statement must not abort the caller's transaction
+                if _instance_insert_receiving_pg(conn, durable=None, **args):
+                    return False
+    return _instance_record_atomic(**args)
 
 
 @transaction.atomic
@@ -201,39 +214,60 @@ def _instance_record_atomic(*, ref: SeriesRef, meta: Any, rel_path: str, size: i
     return not extended
 
 
-def _instance_insert_receiving_pg(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha256: str,
-                                  now: dt.datetime) -> bool:
-    """One statement (data-modifying CTEs, atomic, committed on its own outside a transaction): extend
-    the study's quiet period if it is still receiving (compare-and-set, the row lock orders it against
-    completion), and only then insert the instance and count it in its series. Returns False, having
-    changed nothing, when the study is no longer receiving: the caller takes the late-image path.
-    A duplicate UID raises IntegrityError; so does a series row that is gone (the deferred foreign key
-    fails the statement's commit, or the explicit check below inside a transaction)."""
-    sql = f"""
-        WITH stu AS (
-            UPDATE {Study._meta.db_table} SET num_instances = num_instances + 1, last_received_at = %s
-            WHERE id = %s AND status = %s RETURNING id),
-        ins AS (
-            INSERT INTO {Instance._meta.db_table} (series_id, study_id, sop_instance_uid, sop_class_uid,
-                transfer_syntax_uid, instance_number, path, size, sha256, received_at)
-            SELECT %s, stu.id, %s, %s, %s, %s, %s, %s, %s, %s FROM stu RETURNING series_id),
-        ser AS (
-            UPDATE {Series._meta.db_table} SET num_instances = num_instances + 1
-            WHERE id IN (SELECT series_id FROM ins) RETURNING id)
-        SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ser)
-    """
+_RECEIVING_INSERT = f"""
+    WITH stu AS (
+        UPDATE {Study._meta.db_table} SET num_instances = num_instances + 1, last_received_at = %s
+        WHERE id = %s AND status = %s RETURNING id),
+    ins AS (
+        INSERT INTO {Instance._meta.db_table} (series_id, study_id, sop_instance_uid, sop_class_uid,
+            transfer_syntax_uid, instance_number, path, size, sha256, received_at)
+        SELECT %s, stu.id, %s, %s, %s, %s, %s, %s, %s, %s FROM stu RETURNING series_id),
+    ser AS (
+        UPDATE {Series._meta.db_table} SET num_instances = num_instances + 1
+        WHERE id IN (SELECT series_id FROM ins) RETURNING id)
+    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ser)
+"""
+
+
+def _instance_insert_receiving_pg(conn: Any, *, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha256: str,
+                                  now: dt.datetime, durable: Callable[[], object] | None) -> bool:
+    """One statement (data-modifying CTEs): extend the study's quiet period if it is still receiving
+    (compare-and-set, the row lock orders it against completion), and only then insert the instance and
+    count it in its series. Returns False, having changed nothing, when the study is no longer
+    receiving: the caller takes the late-image path. A duplicate UID raises IntegrityError; so does a
+    series row that is gone (the deferred foreign key fails the commit, or the check below).
+
+    With ``durable`` (outside any transaction): BEGIN and the statement are sent in pipeline mode and
+    run while ``durable`` waits for the disk, then COMMIT (or ROLLBACK if it raised). The statement
+    runs on server-side-binding cursors of the underlying psycopg connection, prepared once per
+    connection (Django's client-side binding re-quoted the parameters of every image, 0.4 ms of CPU
+    here); errors are still Django's."""
     params = [now, ref.study_id, StudyStatus.RECEIVING.value, ref.series_id, meta.sop_instance_uid,
               meta.sop_class_uid, meta.transfer_syntax_uid, meta.instance_number, rel_path, size, sha256, now]
-    # Inside a caller's transaction a savepoint keeps a failed statement from aborting it; outside one
-    # (the gateway) the statement is its own transaction. It runs on a server-side-binding cursor of
-    # the underlying psycopg connection, prepared once per connection: Django's client-side binding
-    # re-quoted the parameters of every image (0.4 ms of CPU here). Errors are still Django's.
-    conn = connections[DEFAULT_DB_ALIAS]  # one lookup: each access through the proxy costs a thread-local get
-    with transaction.atomic() if conn.in_atomic_block else nullcontext():
-        conn.ensure_connection()
-        with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cur:
-            cur.execute(sql, params, prepare=True)
-            row = cur.fetchone()
+    conn.ensure_connection()
+    raw = conn.connection
+    with conn.wrap_database_errors:
+        if durable is None:
+            with psycopg.Cursor(raw) as cur:
+                cur.execute(_RECEIVING_INSERT, params, prepare=True)
+                row = cur.fetchone()
+        else:
+            stmt = psycopg.Cursor(raw)
+            try:
+                with raw.pipeline():
+                    psycopg.Cursor(raw).execute("BEGIN")
+                    stmt.execute(_RECEIVING_INSERT, params, prepare=True)
+                    try:
+                        durable()
+                    except BaseException:
+                        psycopg.Cursor(raw).execute("ROLLBACK")
+                        raise
+                    psycopg.Cursor(raw).execute("COMMIT")
+                row = stmt.fetchone()
+            finally:
+                stmt.close()
+                if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    raw.execute("ROLLBACK")  # the statement failed: the pipeline skipped the COMMIT
     assert row is not None
     inserted, series_counted = row
     if inserted and not series_counted:  # only reachable inside a transaction (deferred FK not yet checked)

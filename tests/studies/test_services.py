@@ -212,3 +212,41 @@ def test_outside_a_transaction_each_image_commits_alone_and_a_failure_leaves_not
     assert Study.objects.get(pk=ref.study_id).num_instances == 2
     assert Series.objects.get(pk=ref.series_id).num_instances == 2
     assert sorted(Instance.objects.filter(study_id=ref.study_id).values_list("path", flat=True)) == ["a", "c"]
+
+
+def test_the_row_is_committed_only_after_the_file_is_durable_and_never_if_it_fails(live_demo):
+    """The gateway's path (no surrounding transaction): the statement runs while ``durable`` waits, but
+    another connection sees the row only after ``durable`` returned; if it raises, nothing is recorded."""
+    import psycopg
+    from django.db import connection
+
+    site = live_demo.establishments["vierzon"].pk
+    study_uid, series_uid = generate_uid(), generate_uid()
+    first = meta_of(study_uid=study_uid, series_uid=series_uid, number=1)
+    now = timezone.now()
+    ref = services.study_series_ensure(site_id=site, calling_ae="VIERZON_CT", meta=first, now=now)
+    params = connection.get_connection_params()
+    other = psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=True)
+    seen_during: list[int] = []
+
+    def durable():
+        seen_during.append(other.execute("SELECT count(*) FROM studies_instance WHERE sop_instance_uid = %s",
+                                         (first.sop_instance_uid,)).fetchone()[0])
+
+    services.instance_record(ref=ref, meta=first, rel_path="a", size=1, sha256="a", now=now, durable=durable)
+    assert seen_during == [0]
+    assert Instance.objects.filter(sop_instance_uid=first.sop_instance_uid).count() == 1
+
+    second = meta_of(study_uid=study_uid, series_uid=series_uid, number=2)
+
+    def disk_failed():
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        services.instance_record(ref=ref, meta=second, rel_path="b", size=1, sha256="b", now=now, durable=disk_failed)
+    assert not Instance.objects.filter(sop_instance_uid=second.sop_instance_uid).exists()
+    assert Study.objects.get(pk=ref.study_id).num_instances == 1
+    with pytest.raises(IntegrityError):  # a duplicate fails after the wait, and the connection stays usable
+        services.instance_record(ref=ref, meta=first, rel_path="c", size=1, sha256="c", now=now, durable=durable)
+    assert Series.objects.get(pk=ref.series_id).num_instances == 1
+    other.close()
