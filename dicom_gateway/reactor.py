@@ -51,7 +51,13 @@ class GatewayDUL(DULServiceProvider):
     def wake_pipe_open(self) -> None:
         r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._wake_fds = (r, w)
-        weakref.finalize(self, _close_fds, r, w)
+        self._wake_close = weakref.finalize(self, _close_fds, r, w)  # at the latest when collected
+
+    def wake_pipe_close(self) -> None:
+        """Once the DUL thread has ended (the association closes it; two descriptors per association must
+        not wait for the garbage collector)."""
+        self._wake_fds = (-1, -1)
+        self._wake_close()
 
     def _wake(self) -> None:
         try:
@@ -146,6 +152,16 @@ class GatewayDIMSE(DIMSEServiceProvider):
 
 
 class GatewayAssociation(Association):
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            dul = self.dul
+            if dul.is_alive():
+                dul.join(timeout=5)
+            if not dul.is_alive() and isinstance(dul, GatewayDUL):
+                dul.wake_pipe_close()
+
     def _run_reactor(self) -> None:
         """Serve DIMSE messages as they are queued; between them, watch for release, abort, a dead
         DUL thread and the network timeout (the stock reactor's duties, in the same order)."""

@@ -318,3 +318,25 @@ def test_tls_port_requires_a_client_certificate_and_nodes_may_require_tls(live_d
         assert tls_echo("+tls", str(certs["client.key"]), str(certs["client.crt"])).returncode == 0
     refused = AuditEntry.objects.filter(action="security", channel="gateway")
     assert [e.details["reason"] for e in refused] == [f"{SENDER} must use TLS"]
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _open_fds(pids: list[int]) -> int:
+    return sum(len(os.listdir(f"/proc/{p}/fd")) for p in pids)
+
+
+def test_many_associations_leave_no_descriptors_behind(live_demo, process_env, tmp_path):
+    """Each association's DUL waits on a wake-up pipe: it must be closed with the association."""
+    with gateway(process_env, tmp_path) as gw:
+        workers = _children(gw.proc.pid)
+        assert len(workers) == 2
+        for _ in range(3):  # warm up: database connections, imports
+            assert echo(gw.port).returncode == 0
+        before = _open_fds(workers)
+        for _ in range(40):
+            assert echo(gw.port).returncode == 0
+        wait_until(lambda: _open_fds(workers) <= before + 4, timeout=10)
+        assert _open_fds(workers) <= before + 4
