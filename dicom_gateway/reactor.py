@@ -3,8 +3,8 @@
 pynetdicom runs two polling loops per association: the association thread naps 1 ms between
 looks at the DIMSE message queue, and the DUL thread naps ``_run_loop_delay`` whenever its last
 look found nothing. On one association a sender waits for each C-STORE response before sending
-the next image, so every nap is paid once or twice per image: measured here with a handler that
-stores nothing, 300 CT slices took 1.0 s with the stock loops and 0.55-0.75 s without the naps.
+the next image, so every nap is paid once or twice per image. Measured here with a handler that
+stores nothing, 300 CT slices from storescu: 1.0 s with the stock classes, 0.31-0.34 s with these.
 
 - ``GatewayAssociation`` blocks on the DIMSE message queue instead of napping: a decoded message
   is served the moment the DUL thread queues it. Release, abort, a dead DUL and the network
@@ -13,8 +13,8 @@ stores nothing, 300 CT slices took 1.0 s with the stock loops and 0.55-0.75 s wi
   VR little endian, PS3.7 9.3.1.2) directly instead of through pydicom's dataset writer, which
   took 0.5 ms per response here; anything else goes through pynetdicom's encoder.
 - ``GatewayDUL`` waits instead of napping: on the socket and on a wake-up pipe written when a PDU
-  is queued for sending, so the C-STORE response leaves at once and an idle association costs no
-  CPU (the stock 1 ms naps, shortened, cost 0.6 ms of CPU per image in polling).
+  is queued for sending, so the C-STORE response leaves at once, and an idle association wakes
+  only every ``IDLE_WAIT``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import RequestHandler
+
+from dicom_gateway.storage import uid_bytes
 
 log = logging.getLogger("dicom_gateway")
 
@@ -116,20 +118,15 @@ def _element(elem: int, value: bytes) -> bytes:
     return struct.pack("<HHI", 0x0000, elem, len(value)) + value
 
 
-def _uid(value: str) -> bytes:
-    raw = value.encode("ascii")
-    return raw + b"\x00" if len(raw) % 2 else raw
-
-
 def c_store_rsp_command(*, message_id: int, sop_class_uid: str, sop_instance_uid: str, status: int) -> bytes:
     """The command set of a C-STORE response without error details, implicit VR little endian."""
     body = b"".join((
-        _element(0x0002, _uid(sop_class_uid)),
+        _element(0x0002, uid_bytes(sop_class_uid)),
         _element(0x0100, struct.pack("<H", C_STORE_RSP)),
         _element(0x0120, struct.pack("<H", message_id)),
         _element(0x0800, struct.pack("<H", NO_DATA_SET)),
         _element(0x0900, struct.pack("<H", status)),
-        _element(0x1000, _uid(sop_instance_uid)),
+        _element(0x1000, uid_bytes(sop_instance_uid)),
     ))
     return _element(0x0000, struct.pack("<I", len(body))) + body
 

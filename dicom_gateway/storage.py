@@ -35,7 +35,8 @@ def _meta_element(tag_element: int, vr: bytes, value: bytes) -> bytes:
     return struct.pack("<HH2sH", 0x0002, tag_element, vr, len(value)) + value
 
 
-def _ui(uid: str) -> bytes:
+def uid_bytes(uid: str) -> bytes:
+    """A UID value as encoded: ASCII, padded to an even length with a NUL (PS3.5 9.1)."""
     raw = uid.encode("ascii")
     return raw + b"\x00" if len(raw) % 2 else raw
 
@@ -46,10 +47,10 @@ def part10_header(*, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_
     version = PYNETDICOM_IMPLEMENTATION_VERSION.encode("ascii")
     body = b"".join((
         _meta_element(0x0001, b"OB", b"\x00\x01"),
-        _meta_element(0x0002, b"UI", _ui(sop_class_uid)),
-        _meta_element(0x0003, b"UI", _ui(sop_instance_uid)),
-        _meta_element(0x0010, b"UI", _ui(transfer_syntax_uid)),
-        _meta_element(0x0012, b"UI", _ui(PYNETDICOM_IMPLEMENTATION_UID)),
+        _meta_element(0x0002, b"UI", uid_bytes(sop_class_uid)),
+        _meta_element(0x0003, b"UI", uid_bytes(sop_instance_uid)),
+        _meta_element(0x0010, b"UI", uid_bytes(transfer_syntax_uid)),
+        _meta_element(0x0012, b"UI", uid_bytes(PYNETDICOM_IMPLEMENTATION_UID)),
         _meta_element(0x0013, b"SH", version + b" " if len(version) % 2 else version),
     ))
     return b"\x00" * 128 + b"DICM" + _meta_element(0x0000, b"UL", struct.pack("<I", len(body))) + body
