@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from io import BytesIO
@@ -202,7 +203,21 @@ def instance_meta_parse(file_bytes: bytes, *, transfer_syntax_uid: str, sop_clas
     ``describe(series_uid)`` says whether the study and series description (patient, dates, station...)
     is wanted; the gateway only needs it for the first image of a series, and converting those values
     is most of the cost of this function.
+
+    When the description is not wanted, a well-formed little-endian dataset is read by ``_quick_meta``
+    (a walk over the element headers, a fifth of pydicom's time); anything it does not accept as
+    plainly valid -- including every file that must be refused -- is read and judged by pydicom.
     """
+    if describe is not None:
+        quick = _quick_meta(file_bytes, transfer_syntax_uid, sop_class_uid, sop_instance_uid)
+        if quick is not None and not describe(quick.series_uid):
+            return quick
+    return _pydicom_meta(file_bytes, transfer_syntax_uid=transfer_syntax_uid, sop_class_uid=sop_class_uid,
+                         sop_instance_uid=sop_instance_uid, describe=describe)
+
+
+def _pydicom_meta(file_bytes: bytes, *, transfer_syntax_uid: str, sop_class_uid: str, sop_instance_uid: str,
+                  describe: Callable[[str], bool] | None) -> InstanceMeta:
     try:
         ds, pixel_len = _read(file_bytes, transfer_syntax_uid)
         if not len(ds):
@@ -260,3 +275,159 @@ def _described(meta: InstanceMeta, ds: Any) -> InstanceMeta:
         body_part=_text(ds, "BodyPartExamined", 64), station_name=_text(ds, "StationName", 64),
         referring_physician=_text(ds, "ReferringPhysicianName"), described=True,
     )
+
+
+# --- the quick read: element headers only, little endian, happy path ------------------------------
+
+_US = struct.Struct("<H")
+_UL = struct.Struct("<I")
+_TAG = struct.Struct("<HH")
+_ITEM = struct.Struct("<HHI")
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+_SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})
+_PIXEL_DATA = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_ITEM_TAG, _ITEM_END, _SEQUENCE_END = 0xE000, 0xE00D, 0xE0DD
+_SOP_CLASS, _SOP_INSTANCE, _MODALITY = 0x00080016, 0x00080018, 0x00080060
+_STUDY, _SERIES, _INSTANCE_NUMBER = 0x0020000D, 0x0020000E, 0x00200013
+_SAMPLES, _FRAMES, _ROWS, _COLUMNS, _BITS = 0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280100
+_WANTED = frozenset({_SOP_CLASS, _SOP_INSTANCE, _MODALITY, _STUDY, _SERIES, _INSTANCE_NUMBER, _SAMPLES, _FRAMES,
+                     _ROWS, _COLUMNS, _BITS})
+_QUICK_TRANSFER_SYNTAXES_EXCLUDED = frozenset({EXPLICIT_VR_BIG_ENDIAN, DEFLATED})
+
+
+class _NotPlain(Exception):
+    """The quick read stops: pydicom reads the file instead."""
+
+
+def _element(buf: bytes, pos: int, implicit: bool) -> tuple[int, int, int, bytes]:
+    """(tag, value offset, value length, VR) of the element at ``pos``; VR is b"" when implicit."""
+    if pos + 8 > len(buf):
+        raise _NotPlain
+    group, elem = _TAG.unpack_from(buf, pos)
+    tag = group << 16 | elem
+    if implicit or group == 0xFFFE:  # items and delimiters have no VR, even in explicit VR
+        return tag, pos + 8, _UL.unpack_from(buf, pos + 4)[0], b""
+    vr = buf[pos + 4:pos + 6]
+    if vr in _LONG_VRS:
+        if pos + 12 > len(buf):
+            raise _NotPlain
+        return tag, pos + 12, _UL.unpack_from(buf, pos + 8)[0], vr
+    if vr not in _SHORT_VRS:
+        raise _NotPlain
+    return tag, pos + 8, _US.unpack_from(buf, pos + 6)[0], vr
+
+
+def _skip_undefined(buf: bytes, pos: int, implicit: bool, depth: int) -> int:
+    """Past a value of undefined length (a sequence, or encapsulated fragments): its items up to the
+    sequence delimiter. Returns the offset after the delimiter."""
+    if depth > 16:
+        raise _NotPlain
+    while True:
+        if pos + 8 > len(buf):
+            raise _NotPlain
+        group, elem, length = _ITEM.unpack_from(buf, pos)
+        pos += 8
+        if group != 0xFFFE:
+            raise _NotPlain
+        if elem == _SEQUENCE_END:
+            return pos
+        if elem != _ITEM_TAG:
+            raise _NotPlain
+        if length != UNDEFINED_LENGTH:
+            pos += length
+            continue
+        while True:  # an item of undefined length: its elements up to the item delimiter
+            tag, vpos, vlen, _ = _element(buf, pos, implicit)
+            if tag == 0xFFFE0000 | _ITEM_END:
+                pos = vpos
+                break
+            pos = _skip_undefined(buf, vpos, implicit, depth + 1) if vlen == UNDEFINED_LENGTH else vpos + vlen
+
+
+def _walk(buf: bytes, pos: int, implicit: bool) -> tuple[dict[int, tuple[bytes, bytes]], int]:
+    """The wanted top-level values (raw bytes and VR) and the offset where the pixel data element starts
+    (or the end of the bytes)."""
+    found: dict[int, tuple[bytes, bytes]] = {}
+    end = len(buf)
+    while pos < end:
+        tag, vpos, length, vr = _element(buf, pos, implicit)
+        if tag in _PIXEL_DATA:
+            return found, pos
+        if length == UNDEFINED_LENGTH:
+            pos = _skip_undefined(buf, vpos, implicit, 0)
+            continue
+        if vpos + length > end:
+            raise _NotPlain
+        if tag in _WANTED:
+            found[tag] = (buf[vpos:vpos + length], vr)
+        pos = vpos + length
+    return found, pos
+
+
+def _uid_text(found: dict[int, tuple[bytes, bytes]], tag: int) -> str:
+    """A UI value without its NUL padding (validated by the caller with UID_RE)."""
+    value = found.get(tag)
+    return value[0].decode("ascii").rstrip("\x00 ").strip(" ") if value is not None else ""
+
+
+def _plain_text(found: dict[int, tuple[bytes, bytes]], tag: int) -> str:
+    """A single letters-and-digits value (CS, IS) without its space padding; anything else is not plain."""
+    value = found.get(tag)
+    if value is None:
+        return ""
+    text = value[0].decode("ascii").strip(" ")
+    if text and not text.lstrip("+-").isalnum():
+        raise _NotPlain  # several values, NUL padding, decimals, control characters: pydicom decides
+    return text
+
+
+def _us(found: dict[int, tuple[bytes, bytes]], tag: int) -> int | None:
+    value = found.get(tag)
+    if value is None:
+        return None
+    raw, vr = value
+    if len(raw) != 2 or vr not in (b"", b"US"):
+        raise _NotPlain
+    return int(_US.unpack(raw)[0])
+
+
+def _is(found: dict[int, tuple[bytes, bytes]], tag: int) -> int | None:
+    text = _plain_text(found, tag)
+    if not text:
+        return None
+    if not text.lstrip("+-").isdigit():
+        raise _NotPlain
+    return int(text)
+
+
+def _quick_meta(file_bytes: bytes, transfer_syntax_uid: str, sop_class_uid: str,
+                sop_instance_uid: str) -> InstanceMeta | None:
+    """The undescribed InstanceMeta of a plainly valid little-endian dataset, or None when anything is not
+    plain (then pydicom reads it, and refuses it if it must be refused)."""
+    offset = _dataset_offset(file_bytes)
+    if offset is None or transfer_syntax_uid in _QUICK_TRANSFER_SYNTAXES_EXCLUDED:
+        return None
+    try:
+        found, pixel_at = _walk(file_bytes, offset, transfer_syntax_uid == IMPLICIT_VR_LITTLE_ENDIAN)
+        uids = [_uid_text(found, tag) for tag in (_SOP_CLASS, _SOP_INSTANCE, _STUDY, _SERIES)]
+        modality = _plain_text(found, _MODALITY)[:16].upper()
+        number = _is(found, _INSTANCE_NUMBER)
+        rows, cols, bits = _us(found, _ROWS), _us(found, _COLUMNS), _us(found, _BITS)
+        samples = _us(found, _SAMPLES) or 1
+        frames = _is(found, _FRAMES) or 1
+        pixel_len = _pixel_length(file_bytes, pixel_at, transfer_syntax_uid)
+    except (_NotPlain, InstanceRejected, UnicodeDecodeError, struct.error):
+        return None
+    if not all(len(uid) <= 64 and UID_RE.match(uid) for uid in uids) or not modality or not pixel_len:
+        return None
+    sop_class, sop_uid, study_uid, series_uid = uids
+    if (sop_class_uid and sop_class != sop_class_uid) or (sop_instance_uid and sop_uid != sop_instance_uid):
+        return None
+    if transfer_syntax_uid in NATIVE_TRANSFER_SYNTAXES and None not in (rows, cols, bits):
+        assert rows is not None and cols is not None and bits is not None
+        if pixel_len < (rows * cols * samples * frames * bits + 7) // 8:
+            return None
+    return InstanceMeta(sop_class_uid=sop_class, sop_instance_uid=sop_uid, study_uid=study_uid,
+                        series_uid=series_uid, modality=modality, transfer_syntax_uid=transfer_syntax_uid,
+                        instance_number=number)

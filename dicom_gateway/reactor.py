@@ -34,7 +34,7 @@ from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu_primitives import P_DATA
-from pynetdicom.transport import RequestHandler
+from pynetdicom.transport import AssociationSocket, RequestHandler
 
 from dicom_gateway.storage import uid_bytes
 
@@ -201,6 +201,26 @@ class GatewayAssociation(Association):
                 return
 
 
+class GatewaySocket(AssociationSocket):
+    """pynetdicom's socket wrapper, reading a PDU into one buffer (``recv_into``) instead of 4 KiB
+    ``recv`` calls appended to a bytearray: about 130 calls and copies less per CT slice."""
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        sock = cast(Any, self.socket)
+        buf = bytearray(nr_bytes)
+        view = memoryview(buf)
+        got = 0
+        while got < nr_bytes:
+            n = sock.recv_into(view[got:], nr_bytes - got)
+            if not n:  # the peer closed the connection: what we have (pynetdicom's contract)
+                view.release()
+                del buf[got:]
+                return buf
+            got += n
+        view.release()
+        return buf
+
+
 class GatewayRequestHandler(RequestHandler):
     """pynetdicom's acceptor request handler, building the gateway's association, DIMSE and DUL."""
 
@@ -212,5 +232,6 @@ class GatewayRequestHandler(RequestHandler):
         assoc.dul.__class__ = GatewayDUL
         cast(GatewayDUL, assoc.dul).wake_pipe_open()
         assoc.dimse.__class__ = GatewayDIMSE
+        assoc.dul.socket.__class__ = GatewaySocket
         return assoc
 

@@ -1,12 +1,16 @@
-"""The gateway's own C-STORE response encoding must be byte for byte what pynetdicom would send."""
+"""The gateway's own C-STORE response encoding must be byte for byte what pynetdicom would send, and its
+socket reads must honour pynetdicom's contract."""
 
 from __future__ import annotations
+
+import socket
+import threading
 
 import pytest
 from pynetdicom.dimse_messages import C_STORE_RSP
 from pynetdicom.dimse_primitives import C_STORE
 
-from dicom_gateway.reactor import LAST_COMMAND_FRAGMENT, c_store_rsp_command
+from dicom_gateway.reactor import LAST_COMMAND_FRAGMENT, GatewaySocket, c_store_rsp_command
 
 
 def pynetdicom_encoding(message_id: int, sop_class: str, sop_uid: str, status: int) -> bytes:
@@ -32,3 +36,32 @@ def test_fast_c_store_response_matches_pynetdicom(message_id, sop_class, sop_uid
     ours = LAST_COMMAND_FRAGMENT + c_store_rsp_command(message_id=message_id, sop_class_uid=sop_class,
                                                        sop_instance_uid=sop_uid, status=status)
     assert ours == pynetdicom_encoding(message_id, sop_class, sop_uid, status)
+
+
+def _wrapped(sock):
+    wrapper = GatewaySocket.__new__(GatewaySocket)  # only .socket is used by recv()
+    wrapper.socket = sock
+    return wrapper
+
+
+def test_a_pdu_is_read_whole_across_partial_sends():
+    a, b = socket.socketpair()
+    payload = bytes(range(256)) * 1000  # 256 kB, more than one socket buffer
+    sender = threading.Thread(target=lambda: [a.sendall(payload[i:i + 7000]) for i in range(0, len(payload), 7000)])
+    sender.start()
+    try:
+        assert _wrapped(b).recv(len(payload)) == payload
+    finally:
+        sender.join()
+        a.close()
+        b.close()
+
+
+def test_a_closed_connection_returns_what_arrived():
+    a, b = socket.socketpair()
+    a.sendall(b"\x04\x00\x00\x00")
+    a.close()
+    try:
+        assert _wrapped(b).recv(6) == b"\x04\x00\x00\x00"  # short: pynetdicom then reports the closed transport
+    finally:
+        b.close()
