@@ -8,7 +8,8 @@ pynetdicom on the shared socket; an idle child wins the race for ``accept()`` be
 one waits a moment before accepting.
 
 Per image (``Gateway.on_store``), in this order: parse the header from the received bytes
-(no decode/re-encode), check free space, write the bytes durably (temp, fsync, link, fsync
+(no decode/re-encode; after the first image of a series, a walk over the element headers, with
+pydicom judging anything not plain), check free space, write the bytes durably (temp, fsync, link, fsync
 dir; in a helper thread, overlapping the parse), record the Instance row (on PostgreSQL one
 statement sent during the flush, committed once the file is durable), and only then answer 0x0000. Any failure answers a failure
 status and leaves no file that a row does not acknowledge.
