@@ -132,9 +132,14 @@ def _expected_pixel_bytes(ds: Any) -> int | None:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
     except (AttributeError, TypeError, ValueError):
         return None
+    return _pixel_bytes(rows, cols, samples, frames, bits)
+
+
+def _pixel_bytes(rows: int, cols: int, samples: int, frames: int, bits: int) -> int:
     return (rows * cols * samples * frames * bits + 7) // 8
 
 
+PIXEL_DATA_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")  # (7FE0,0010/0008/0009) LE
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
@@ -176,7 +181,7 @@ def _dataset_offset(file_bytes: bytes) -> int | None:
 
 
 def _at_pixel_data(tag: int, vr: str | None, length: int) -> bool:
-    return tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)
+    return tag in PIXEL_DATA_TAGS
 
 
 def _read(file_bytes: bytes, transfer_syntax_uid: str) -> tuple[Any, int | None]:
@@ -286,7 +291,6 @@ _ITEM = struct.Struct("<HHI")
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 _SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
                         b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})
-_PIXEL_DATA = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _ITEM_TAG, _ITEM_END, _SEQUENCE_END = 0xE000, 0xE00D, 0xE0DD
 _SOP_CLASS, _SOP_INSTANCE, _MODALITY = 0x00080016, 0x00080018, 0x00080060
 _STUDY, _SERIES, _INSTANCE_NUMBER = 0x0020000D, 0x0020000E, 0x00200013
@@ -352,7 +356,7 @@ def _walk(buf: bytes, pos: int, implicit: bool) -> tuple[dict[int, tuple[bytes, 
     end = len(buf)
     while pos < end:
         tag, vpos, length, vr = _element(buf, pos, implicit)
-        if tag in _PIXEL_DATA:
+        if tag in PIXEL_DATA_TAGS:
             return found, pos
         if length == UNDEFINED_LENGTH:
             pos = _skip_undefined(buf, vpos, implicit, 0)
@@ -424,10 +428,9 @@ def _quick_meta(file_bytes: bytes, transfer_syntax_uid: str, sop_class_uid: str,
     sop_class, sop_uid, study_uid, series_uid = uids
     if (sop_class_uid and sop_class != sop_class_uid) or (sop_instance_uid and sop_uid != sop_instance_uid):
         return None
-    if transfer_syntax_uid in NATIVE_TRANSFER_SYNTAXES and None not in (rows, cols, bits):
-        assert rows is not None and cols is not None and bits is not None
-        if pixel_len < (rows * cols * samples * frames * bits + 7) // 8:
-            return None
+    if (transfer_syntax_uid in NATIVE_TRANSFER_SYNTAXES and rows is not None and cols is not None and bits is not None
+            and pixel_len < _pixel_bytes(rows, cols, samples, frames, bits)):
+        return None
     return InstanceMeta(sop_class_uid=sop_class, sop_instance_uid=sop_uid, study_uid=study_uid,
                         series_uid=series_uid, modality=modality, transfer_syntax_uid=transfer_syntax_uid,
                         instance_number=number)
