@@ -15,6 +15,14 @@ stores nothing, 300 CT slices from storescu: 1.0 s with the stock classes, 0.31-
 - ``GatewayDUL`` waits instead of napping: on the socket and on a wake-up pipe written when a PDU
   is queued for sending, so the C-STORE response leaves at once, and an idle association wakes
   only every ``IDLE_WAIT``.
+- ``GatewayDIMSE`` also gives each C-STORE request a ``storage.SpooledDataSet``: its fragments are
+  written to disk as they arrive, while the sender sends the next one, and the flush starts as soon
+  as the last one is written, before pynetdicom has even built the request.
+- ``GatewayDUL`` also hands a P-DATA-TF PDU received in the data transfer state straight to DIMSE,
+  its values as views of the received buffer: what pynetdicom's state machine does for it (Sta6 +
+  Evt10, action DT-2), without the four copies of the data, the PDU objects and the two queues,
+  about 0.15 ms per 128 KiB PDU here. Anything else, or anything unexpected in the PDU, takes
+  pynetdicom's own path, which judges it.
 """
 
 from __future__ import annotations
@@ -23,20 +31,24 @@ import logging
 import os
 import queue
 import select
+import socket
 import ssl
 import struct
 import weakref
+from concurrent.futures import Executor
+from pathlib import Path
 from typing import Any, cast
 
 from pynetdicom import evt
 from pynetdicom.association import Association
 from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.dimse_messages import DIMSEMessage
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import AssociationSocket, RequestHandler
 
-from dicom_gateway.storage import uid_bytes
+from dicom_gateway.storage import SpooledDataSet, part10_header, uid_bytes
 
 log = logging.getLogger("dicom_gateway")
 
@@ -71,6 +83,56 @@ class GatewayDUL(DULServiceProvider):
         super().send_pdu(primitive)
         self._wake()
 
+    def _read_pdu_data(self) -> None:
+        pdu = self._p_data_tf_read()
+        if pdu is None:
+            super()._read_pdu_data()
+            return
+        if len(pdu) != P_DATA_HEADER + struct.unpack_from(">I", pdu, 2)[0]:
+            log.error("the connection closed before the entire PDU was received")
+            self.event_queue.put("Evt17")  # as pynetdicom: transport connection closed
+            return
+        pdvs = p_data_values(pdu)
+        if pdvs is None:  # malformed: pynetdicom decodes it, fails and aborts the association (Evt19)
+            self._decoded_queue(pdu)
+            return
+        primitive = P_DATA()
+        primitive.presentation_data_value_list.extend(cast(list[tuple[int, bytes]], pdvs))  # views: no copy
+        self.assoc.dimse.receive_primitive(primitive)  # DT-2; the state stays Sta6
+
+    def _p_data_tf_read(self) -> bytearray | None:
+        """The whole PDU if the next one is a P-DATA-TF that pynetdicom would hand to DIMSE as it is (data
+        transfer state, nothing queued before it, nobody listening to PDU events), else None having read
+        nothing. Plain TCP only (the PDU type is peeked)."""
+        sock = getattr(self.socket, "socket", None)
+        if (self.state_machine.current_state != "Sta6" or not self.event_queue.empty()
+                or not self._recv_pdu.empty() or not isinstance(sock, socket.socket)
+                or isinstance(sock, ssl.SSLSocket) or any(self.assoc.get_handlers(e) for e in _PDU_EVENTS)):
+            return None
+        try:
+            head = sock.recv(P_DATA_HEADER, socket.MSG_PEEK)
+        except OSError:
+            return None
+        if len(head) < P_DATA_HEADER or head[0] != P_DATA_TF:
+            return None
+        length = struct.unpack_from(">I", head, 2)[0]
+        try:
+            return cast(GatewaySocket, self.socket).recv(P_DATA_HEADER + length)
+        except OSError:  # reset by the peer (TimeoutError included): short, so Evt17 as pynetdicom
+            log.exception("the connection failed while a PDU was received")
+            return bytearray()
+
+    def _decoded_queue(self, pdu: bytearray) -> None:
+        """pynetdicom's handling of a received PDU (``_read_pdu_data`` once read)."""
+        try:
+            decoded, event = self._decode_pdu(pdu)
+            self.event_queue.put(event)
+        except Exception:
+            log.exception("unable to decode the received PDU")
+            self.event_queue.put("Evt19")
+            return
+        self._recv_pdu.put(decoded)
+
     def kill_dul(self) -> None:
         super().kill_dul()
         self._wake()
@@ -99,6 +161,29 @@ class GatewayDUL(DULServiceProvider):
                     pass
             except OSError:
                 pass
+
+
+P_DATA_TF = 0x04
+P_DATA_HEADER = 6  # PDU type, reserved, length (PS3.8 9.3.5)
+_PDU_EVENTS = (evt.EVT_DATA_RECV, evt.EVT_PDU_RECV, evt.EVT_FSM_TRANSITION)
+
+
+def p_data_values(pdu: bytearray) -> list[tuple[int, memoryview]] | None:
+    """The presentation data values of a whole P-DATA-TF PDU as (context ID, view of the message control
+    header and fragment), or None if the items do not exactly fill the PDU or one has no data."""
+    end = len(pdu)
+    view = memoryview(pdu)
+    pos = P_DATA_HEADER
+    values = []
+    while pos < end:
+        if pos + 4 > end:
+            return None
+        item_length = struct.unpack_from(">I", pdu, pos)[0]
+        if item_length < 2 or pos + 4 + item_length > end:
+            return None
+        values.append((pdu[pos + 4], view[pos + 5:pos + 4 + item_length]))
+        pos += 4 + item_length
+    return values or None
 
 
 def _close_fds(*fds: int) -> None:
@@ -132,6 +217,41 @@ def c_store_rsp_command(*, message_id: int, sop_class_uid: str, sop_instance_uid
 
 
 class GatewayDIMSE(DIMSEServiceProvider):
+    spool: tuple[Path, Executor] | None = None  # storage root, flushing threads
+
+    def receive_primitive(self, primitive: Any) -> None:
+        """A new message's data set is a ``SpooledDataSet``: a C-STORE request's fragments are written to
+        disk as they arrive (anything else stays in memory, as in pynetdicom)."""
+        if self.message is None and self.spool is not None:
+            self.message = DIMSEMessage()
+            self.message.data_set = SpooledDataSet(self.spool[0], self._spool_header, self.spool[1])
+        data_set = self.message.data_set if self.message is not None else None
+        if isinstance(data_set, SpooledDataSet):
+            # The flush starts right after the last fragment is written, before pynetdicom builds the request.
+            data = [value[0] for _, value in primitive.presentation_data_value_list if not value[0] & 1]
+            if data and data[-1] & 2:
+                data_set.finish_after(len(data))
+        super().receive_primitive(primitive)
+        # pynetdicom empties the message once complete and queued for the handler
+        if self.message is None and isinstance(data_set, SpooledDataSet):
+            data_set.finish()
+
+    def _spool_header(self) -> bytes | None:
+        """The Part 10 header of the C-STORE request being received, None for any other message."""
+        message = self.message
+        if message is None or type(message).__name__ != "C_STORE_RQ":
+            return None
+        cx = self.assoc._accepted_cx.get(cast(int, message.context_id))
+        cs = message.command_set
+        if cx is None or not cs.AffectedSOPClassUID or not cs.AffectedSOPInstanceUID:
+            return None
+        try:
+            return part10_header(sop_class_uid=str(cs.AffectedSOPClassUID),
+                                 sop_instance_uid=str(cs.AffectedSOPInstanceUID),
+                                 transfer_syntax_uid=str(cx.transfer_syntax[0]))
+        except (UnicodeEncodeError, struct.error):
+            return None
+
     def send_msg(self, primitive: Any, context_id: int) -> None:
         if (isinstance(primitive, C_STORE) and primitive.MessageIDBeingRespondedTo is not None
                 and primitive.Status is not None and primitive.ErrorComment is None
@@ -158,6 +278,9 @@ class GatewayAssociation(Association):
                 dul.join(timeout=5)
             if not dul.is_alive() and isinstance(dul, GatewayDUL):
                 dul.wake_pipe_close()
+            pending = self.dimse.message  # an image cut short by a release or abort
+            if pending is not None and isinstance(pending.data_set, SpooledDataSet):
+                pending.data_set.discard()
 
     def _run_reactor(self) -> None:
         """Serve DIMSE messages as they are queued; between them, watch for release, abort, a dead
@@ -232,6 +355,7 @@ class GatewayRequestHandler(RequestHandler):
         assoc.dul.__class__ = GatewayDUL
         cast(GatewayDUL, assoc.dul).wake_pipe_open()
         assoc.dimse.__class__ = GatewayDIMSE
+        cast(GatewayDIMSE, assoc.dimse).spool = getattr(self.server, "spool", None)
         assoc.dul.socket.__class__ = GatewaySocket
         return assoc
 

@@ -7,17 +7,21 @@ a study completes and is handed to routing even while the broker is down). Each 
 pynetdicom on the shared socket; an idle child wins the race for ``accept()`` because a busy
 one waits a moment before accepting.
 
-Per image (``Gateway.on_store``), in this order: parse the header from the received bytes
-(no decode/re-encode; after the first image of a series, a walk over the element headers, with
-pydicom judging anything not plain), check free space, write the bytes durably (temp, fsync, link, fsync
-dir; in a helper thread, overlapping the parse), record the Instance row (on PostgreSQL one
-statement sent during the flush, committed once the file is durable), and only then answer 0x0000. Any failure answers a failure
-status and leaves no file that a row does not acknowledge.
+Per image: while it arrives, its bytes go to an unnamed file (reactor.GatewayDIMSE,
+storage.SpooledDataSet), whose flush starts once the last fragment is written. Then
+``Gateway.on_store``: parse the header from the received bytes (no decode/re-encode; after the
+first image of a series, a walk over the element headers, with pydicom judging anything not
+plain), check free space, give the file its final name once flushed (link, fsync dir; without
+spooling: temp, fsync, link, fsync dir, in a helper thread overlapping the parse), record the
+Instance row (on PostgreSQL one statement sent during the flush, committed once the file is
+durable), and only then answer 0x0000. Any failure answers a failure status and leaves no file
+that a row does not acknowledge.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -137,6 +141,8 @@ class Gateway:
         self._last_full_incident = 0.0
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=config.max_associations + 2, thread_name_prefix="disk")
+        # Flushing spooled images (reactor.GatewayDIMSE): at most one per association at a time.
+        self.flushers = ThreadPoolExecutor(max_workers=config.max_associations + 2, thread_name_prefix="flush")
 
     # Association requested: known senders only.
     def on_requested(self, event: Any) -> None:
@@ -185,33 +191,54 @@ class Gateway:
         ts = str(event.context.transfer_syntax)
         sop_class = str(req.AffectedSOPClassUID or "")
         sop_uid = str(req.AffectedSOPInstanceUID or "")
+        data_set = req.DataSet
+        spool = data_set if isinstance(data_set, storage.SpooledDataSet) else None
         try:
             header = storage.part10_header(sop_class_uid=sop_class, sop_instance_uid=sop_uid, transfer_syntax_uid=ts)
         except Exception as exc:
+            if spool is not None:
+                spool.discard()
             return self._refuse(sender, sop_uid, 0xC210, f"cannot understand: {exc}")
-        file_bytes = header + req.DataSet.getvalue()
+        if spool is not None and not (spool.usable() and spool.header == header):
+            spool.discard()
+            spool = None
+        file_bytes = header + data_set.getvalue()
         if not storage.has_room(self.root, needed=len(file_bytes), min_free_mb=self.config.min_free_mb):
+            if spool is not None:
+                spool.discard()
             self._storage_full(sender)
             return STATUS_OUT_OF_RESOURCES
-        # The durable write (the slowest step) runs in a helper thread while this one hashes, parses and
-        # looks up the series. The writer needs the final name, which the parse gives: it fsyncs a
-        # temporary file meanwhile. Hashing first: it releases the GIL, so both threads run at once
-        # while the writer needs it most (between its syscalls); the parse holds it.
+        # The durable write (the slowest step) runs in another thread while this one parses, hashes and looks
+        # up the series. Usually the bytes are already in an unnamed file, written as they arrived and being
+        # flushed since the last fragment (storage.SpooledDataSet): the flushing thread names the file once it
+        # is flushed and this thread has parsed the name. Otherwise (spooling unavailable) a helper thread
+        # writes and flushes a temporary file meanwhile; hashing first then: it releases the GIL, so both
+        # threads run at once while the writer needs it most (between its syscalls); the parse holds it.
         name: Future[str] = Future()
-        written = self._pool.submit(self._write, file_bytes, _safe_tag(sop_uid), name)
-        sha = storage.sha256_of(file_bytes)
+        sha: str | None = None
+        if spool is None:
+            written = self._pool.submit(self._write, file_bytes, _safe_tag(sop_uid), name)
+            sha = storage.sha256_of(file_bytes)
         try:
             meta = instance_meta_parse(file_bytes, transfer_syntax_uid=ts, sop_class_uid=sop_class,
                                        sop_instance_uid=sop_uid, describe=self._series_unknown)
         except Exception as exc:
-            name.set_exception(exc)  # the writer removes its temporary file
-            _settled(written)
+            if spool is not None:
+                spool.discard()
+            else:
+                name.set_exception(exc)  # the writer removes its temporary file
+                _settled(written)
             if isinstance(exc, InstanceRejected):
                 return self._refuse(sender, sop_uid, exc.status, exc.reason)
             # anything pydicom trips on is a file we cannot understand
             return self._refuse(sender, sop_uid, 0xC210, f"cannot understand: {exc}")
         rel = meta.relative_path()
-        name.set_result(rel)
+        if spool is not None:
+            written = spool.publish(rel)
+        else:
+            name.set_result(rel)
+        if sha is None:
+            sha = storage.sha256_of(file_bytes)
         now = timezone.now()
         try:
             return self._record(sender, meta, rel, file_bytes, sha, now, written)
@@ -406,6 +433,8 @@ def _db_reset() -> None:
 class SharedSocketServer(ThreadedAssociationServer):
     """pynetdicom's threaded server on a listening socket inherited from the parent."""
 
+    spool: tuple[Path, ThreadPoolExecutor] | None = None  # root and flushing threads (reactor.GatewayDIMSE)
+
     def __init__(self, ae: AE, listen_sock: socket.socket, ae_title: str, contexts: list[Any],
                  ssl_context: ssl.SSLContext | None, evt_handlers: list[Any]) -> None:
         self._shared = listen_sock
@@ -453,6 +482,17 @@ def _die_with_parent() -> None:
         pass
 
 
+def _gc_settle() -> None:
+    """Move what start-up created (Django, the models, pydicom's dictionaries: over 100,000 objects) out of the
+    garbage collector's reach: otherwise every full collection, pynetdicom's periodic one included, walks
+    them all, 0.1-0.6 s with the GIL held, during which no image of this process moves."""
+    import apps.studies.selectors  # noqa: F401  (imported by the handlers, and so loaded before the freeze)
+    import apps.studies.services  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+
+
 def child_main(config: GatewayConfig, listen_fds: list[tuple[int, bool]], parent_pid: int) -> None:
     _die_with_parent()
     # pydicom's value validation (a regex per UID, per element read or set) is off in this process: the
@@ -463,6 +503,7 @@ def child_main(config: GatewayConfig, listen_fds: list[tuple[int, bool]], parent
         sys.exit(1)
     gateway = Gateway(config)
     ae = build_ae(config)
+    _gc_settle()
     handlers = [(evt.EVT_REQUESTED, gateway.on_requested), (evt.EVT_C_ECHO, gateway.on_echo),
                 (evt.EVT_C_STORE, gateway.on_store), (evt.EVT_RELEASED, gateway.on_closed),
                 (evt.EVT_ABORTED, gateway.on_closed)]
@@ -472,6 +513,7 @@ def child_main(config: GatewayConfig, listen_fds: list[tuple[int, bool]], parent
         sock.setblocking(False)
         srv = SharedSocketServer(ae, sock, config.aet, ae.supported_contexts,
                                  tls_context(config) if is_tls else None, handlers)
+        srv.spool = (config.storage_root, gateway.flushers)
         ae._servers.append(srv)
         servers.append(srv)
         threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True,

@@ -3,18 +3,25 @@
 Invariant: a file exists under its final name only once its bytes were fsynced; the final name
 is created with ``link()`` (fails if the name exists) so that nothing ever replaces a stored
 image, then the directory is fsynced so that the name itself survives a crash. Temporary files
-live in ``<root>/.incoming`` (same filesystem) and are swept when the gateway starts.
+live in ``<root>/.incoming`` (same filesystem) and are swept when the gateway starts. Most images
+never have a temporary name: ``SpooledDataSet`` writes them, as they arrive, to an unnamed file
+(O_TMPFILE) that only ``link()`` ever names, after its flush.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import struct
 import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
@@ -126,19 +133,29 @@ def discard(tmp: str | Path) -> None:
 def publish(root: Path, tmp: str, rel_path: str) -> None:
     """Second half: give the fsynced temporary file its final name without ever replacing an existing
     file (FileExistsError, nothing changed), then fsync the directory so that the name survives a crash."""
-    final = f"{os.fspath(root)}/{rel_path}"
-    directory = os.path.dirname(final)
     try:
-        try:
-            os.link(tmp, final)
-        except FileNotFoundError:
-            os.makedirs(directory, exist_ok=True)
-            for d in (os.path.dirname(directory), os.path.dirname(os.path.dirname(directory))):
-                _fsync_dir(d)
-            os.link(tmp, final)
+        _link_durably(tmp, f"{os.fspath(root)}/{rel_path}")
     finally:
         discard(tmp)
-    _fsync_dir(directory)
+
+
+def _link_durably(source: str, final: str) -> None:
+    """Hard link ``final`` to ``source`` (a /proc/self/fd link is followed to the open file), creating the
+    directories if needed, then fsync the directory (and the parents of one it created)."""
+    directory, base = os.path.split(final)
+    try:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        for d in (os.path.dirname(directory), os.path.dirname(os.path.dirname(directory))):
+            _fsync_dir(d)
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        # With dst_dir_fd CPython calls linkat(AT_SYMLINK_FOLLOW); plain link() would link the symlink.
+        os.link(source, base, dst_dir_fd=dfd)
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def durable_write(root: Path, rel_path: str, chunks: tuple[bytes, ...], *, tag: str, sha256: str) -> WrittenFile:
@@ -154,6 +171,148 @@ def replace_unacknowledged(root: Path, rel_path: str, chunks: tuple[bytes, ...],
     target = root / rel_path
     target.unlink(missing_ok=True)
     return durable_write(root, rel_path, chunks, tag=tag, sha256=sha256)
+
+
+# --- spooling: the data set written to disk while it is still arriving ---------------------------------
+
+O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+
+
+class SpooledDataSet(io.BytesIO):
+    """The data set of one C-STORE request, kept in memory as pynetdicom expects (``getvalue()``) and, as
+    each fragment arrives, also written after the Part 10 header to an unnamed file (O_TMPFILE) in
+    ``<root>/.incoming``: the writing overlaps the sender's sending of the next fragment. When the last
+    fragment is in, ``finish`` starts the flush on ``flusher`` at once, before the request is even
+    dispatched; the same thread then links the file under its final name as soon as both the flush is done
+    and the handler has given the name (``publish``), and fsyncs the directory. An unnamed file needs no
+    sweeping: if the sender aborts or the process dies, its blocks are freed. Any disk error before the
+    flush stops the spooling of this image (``usable()`` is False) and the handler writes from memory as
+    before, where the error is reported."""
+
+    def __init__(self, root: Path, header_for: Callable[[], bytes | None], flusher: Executor) -> None:
+        super().__init__()
+        self.header: bytes | None = None
+        self._root = root
+        self._header_for: Callable[[], bytes | None] | None = header_for
+        self._flusher = flusher
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+        self._flush: Future[None] | None = None  # the flush task (then the link, if named by then)
+        self._flushed = False
+        self._name: str | None = None
+        self._published: Future[None] = Future()
+        self._writes_left = -1  # fragments until the last one, once known (finish_after)
+
+    # --- the receiving thread ---
+
+    def write(self, data: Any) -> int:
+        n = super().write(data)
+        if self._header_for is not None:
+            header_for, self._header_for = self._header_for, None  # once; no reference back to the message
+            self._open(header_for())
+        if self._fd is not None:
+            try:
+                _write_all(self._fd, data)
+            except OSError:
+                self._close()
+        if self._writes_left > 0:
+            self._writes_left -= 1
+            if not self._writes_left:
+                self.finish()
+        return n
+
+    def finish_after(self, writes: int) -> None:
+        """The last fragment is the ``writes``-th write from now: flush as soon as it is written."""
+        self._writes_left = writes
+
+    def _open(self, header: bytes | None) -> None:
+        if header is None or not O_TMPFILE:
+            return
+        try:
+            self._fd = os.open(f"{os.fspath(self._root)}/{INCOMING}", O_TMPFILE | os.O_WRONLY, 0o640)
+        except OSError:
+            return
+        self._close_finally = weakref.finalize(self, _close_quietly, self._fd)
+        self.header = header
+        try:
+            _write_all(self._fd, header)
+        except OSError:
+            self._close()
+
+    def finish(self) -> None:
+        """The last fragment is in: start the flush (once)."""
+        if self._fd is not None and self._flush is None:
+            self._flush = self._flusher.submit(self._flush_then_link)
+
+    # --- the handler's thread ---
+
+    def usable(self) -> bool:
+        return self._flush is not None
+
+    def publish(self, rel_path: str) -> Future[None]:
+        """Name the file ``rel_path`` once flushed (never replacing a file: FileExistsError), then fsync the
+        directory. The future fails with OSError if the flush or the link did."""
+        with self._lock:
+            self._name = rel_path
+            flushed = self._flushed
+        if flushed:  # the flush ended first: link on a flushing thread too (this one has the database to do)
+            self._flusher.submit(self._link)
+        return self._published
+
+    def discard(self) -> None:
+        """Not published after all (refused image): close the file, its blocks are freed."""
+        flush = self._flush
+        if flush is None:
+            self._close()
+        else:
+            flush.add_done_callback(lambda _: self._close())
+
+    # --- a flushing thread ---
+
+    def _flush_then_link(self) -> None:
+        fd = self._fd
+        assert fd is not None
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            self._published.set_exception(exc)
+            self._close()
+            raise
+        with self._lock:
+            self._flushed = True
+            named = self._name is not None
+        if named:
+            self._link()
+
+    def _link(self) -> None:
+        assert self._fd is not None and self._name is not None
+        try:
+            _link_durably(f"/proc/self/fd/{self._fd}", f"{os.fspath(self._root)}/{self._name}")
+        except OSError as exc:
+            self._published.set_exception(exc)
+        else:
+            self._published.set_result(None)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            self._fd = None
+            self._close_finally()
+
+
+def _write_all(fd: int, data: Any) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def file_sha256(path: Path) -> str:

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -340,3 +341,81 @@ def test_many_associations_leave_no_descriptors_behind(live_demo, process_env, t
             assert echo(gw.port).returncode == 0
         wait_until(lambda: _open_fds(workers) <= before + 4, timeout=10)
         assert _open_fds(workers) <= before + 4
+
+
+def _spooled_files(pids: list[int]) -> list[str]:
+    """The workers' open unnamed files of images being received ('<root>/.incoming/#inode (deleted)')."""
+    found = []
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if "/.incoming/" in target:
+                found.append(target)
+    return found
+
+
+def _store_pdus(ds, context_id: int) -> list[bytes]:
+    """The P-DATA-TF PDUs of a C-STORE request for ``ds`` (explicit VR little endian), as any sender encodes them."""
+    from io import BytesIO
+
+    from pynetdicom.dimse_messages import C_STORE_RQ
+    from pynetdicom.dimse_primitives import C_STORE
+    from pynetdicom.dsutils import encode
+    from pynetdicom.pdu import P_DATA_TF
+
+    rq = C_STORE()
+    rq.MessageID = 1
+    rq.AffectedSOPClassUID = ds.SOPClassUID
+    rq.AffectedSOPInstanceUID = ds.SOPInstanceUID
+    rq.Priority = 2
+    rq.DataSet = BytesIO(encode(ds, False, True))
+    msg = C_STORE_RQ()
+    msg.primitive_to_message(rq)
+    pdus = []
+    for primitive in msg.encode_msg(context_id, 16384):
+        pdu = P_DATA_TF()
+        pdu.from_primitive(primitive)
+        pdus.append(pdu.encode())
+    return pdus
+
+
+def test_an_image_cut_short_or_a_malformed_pdu_leaves_nothing(live_demo, process_env, tmp_path):
+    """The gateway writes an image to an unnamed file while it arrives: an abort mid-image or a malformed PDU
+    must leave neither a file nor an open descriptor, and the gateway goes on. pynetdicom is the sender here
+    because dcmtk cannot be stopped mid-image on purpose."""
+    from pynetdicom import AE
+
+    _, files = write_study(tmp_path / "study", [SeriesSpec(1, 2)], rows=256, cols=256)  # 128 KiB: 9 PDUs
+    ds = dcmread(files[0])
+    with gateway(process_env, tmp_path) as gw:
+        workers = _children(gw.proc.pid)
+        client = AE(ae_title=SENDER)
+        client.add_requested_context(ds.SOPClassUID, "1.2.840.10008.1.2.1")
+
+        assoc = client.associate("127.0.0.1", gw.port, ae_title=AET)
+        assert assoc.is_established
+        pdus = _store_pdus(ds, assoc.accepted_contexts[0].context_id)
+        assert len(pdus) > 3
+        for pdu in pdus[:-2]:  # the command and most of the data set, not the end
+            assoc.dul.socket.socket.sendall(pdu)
+        wait_until(lambda: len(_spooled_files(workers)) == 1, timeout=10, message="the image is being spooled")
+        assoc.abort()
+        wait_until(lambda: not _spooled_files(workers), timeout=10, message="the unnamed file closed")
+
+        assoc = client.associate("127.0.0.1", gw.port, ae_title=AET)
+        assert assoc.is_established
+        pdus = _store_pdus(ds, assoc.accepted_contexts[0].context_id)
+        for pdu in pdus[:2]:
+            assoc.dul.socket.socket.sendall(pdu)
+        item_runs_past_the_pdu = b"\x04\x00" + struct.pack(">I", 10) + struct.pack(">I", 5000) + b"\x01\x00abcd"
+        assoc.dul.socket.socket.sendall(item_runs_past_the_pdu)
+        wait_until(lambda: assoc.is_aborted, timeout=10, message="the gateway aborts the association")
+        wait_until(lambda: not _spooled_files(workers), timeout=10, message="the unnamed file closed")
+
+        run = storescu(gw.port, files)  # and the gateway goes on
+        assert run.succeeded() == {f.name for f in files}, run.output[-3000:]
+    assert Instance.objects.count() == 2
+    assert len(dcm_files(gw.root)) == 2 and not list((gw.root / ".incoming").iterdir())

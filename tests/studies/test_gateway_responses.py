@@ -1,16 +1,17 @@
-"""The gateway's own C-STORE response encoding must be byte for byte what pynetdicom would send, and its
-socket reads must honour pynetdicom's contract."""
+"""The gateway's own C-STORE response encoding must be byte for byte what pynetdicom would send, its
+socket reads must honour pynetdicom's contract, and its P-DATA-TF decoding must give what pynetdicom's does."""
 
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 
 import pytest
 from pynetdicom.dimse_messages import C_STORE_RSP
 from pynetdicom.dimse_primitives import C_STORE
 
-from dicom_gateway.reactor import LAST_COMMAND_FRAGMENT, GatewaySocket, c_store_rsp_command
+from dicom_gateway.reactor import LAST_COMMAND_FRAGMENT, GatewaySocket, c_store_rsp_command, p_data_values
 
 
 def pynetdicom_encoding(message_id: int, sop_class: str, sop_uid: str, status: int) -> bytes:
@@ -65,3 +66,33 @@ def test_a_closed_connection_returns_what_arrived():
         assert _wrapped(b).recv(6) == b"\x04\x00\x00\x00"  # short: pynetdicom then reports the closed transport
     finally:
         b.close()
+
+
+def _pdv_item(context_id: int, control: int, fragment: bytes) -> bytes:
+    return struct.pack(">IB", len(fragment) + 2, context_id) + bytes([control]) + fragment
+
+
+def _p_data_tf(*items: bytes) -> bytearray:
+    body = b"".join(items)
+    return bytearray(struct.pack(">BBI", 0x04, 0, len(body)) + body)
+
+
+def test_p_data_values_are_views_of_each_item_as_pynetdicom_decodes_them():
+    from pynetdicom.pdu import P_DATA_TF
+
+    pdu = _p_data_tf(_pdv_item(1, 0x03, b"command"), _pdv_item(3, 0x00, b"data fragment"), _pdv_item(3, 0x02, b"x"))
+    ours = [(cid, bytes(v)) for cid, v in p_data_values(pdu)]
+    theirs = P_DATA_TF()
+    theirs.decode(bytes(pdu))
+    assert ours == theirs.to_primitive().presentation_data_value_list
+    assert ours == [(1, b"\x03command"), (3, b"\x00data fragment"), (3, b"\x02x")]
+
+
+@pytest.mark.parametrize("pdu", [
+    _p_data_tf(),  # no item
+    _p_data_tf(_pdv_item(1, 0x02, b"abc"))[:-1],  # the item runs past the PDU
+    _p_data_tf(_pdv_item(1, 0x02, b"abc"), b"\x00\x00"),  # bytes left that are no item
+    _p_data_tf(struct.pack(">IB", 1, 1)),  # an item with a context ID and no data
+])
+def test_p_data_values_refuse_a_malformed_pdu(pdu):
+    assert p_data_values(pdu) is None  # pynetdicom then decodes it and aborts the association

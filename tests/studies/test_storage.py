@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from dicom_gateway import storage
@@ -51,3 +53,112 @@ def test_header_is_byte_identical_to_pydicoms_encoding(uid):
     assert storage.part10_header(sop_class_uid="1.2.840.10008.5.1.4.1.1.2", sop_instance_uid=uid,
                                  transfer_syntax_uid="1.2.840.10008.1.2.1") == (
         b"\x00" * 128 + b"DICM" + encode_file_meta(meta))
+
+
+# --- SpooledDataSet: the data set written to an unnamed file as it arrives -----------------------------------
+
+ROOT_FILES = "1.2/1.2.3/1.2.3.4.dcm"
+
+
+@pytest.fixture
+def flusher():
+    from concurrent.futures import ThreadPoolExecutor
+
+    ex = ThreadPoolExecutor(max_workers=2)
+    yield ex
+    ex.shutdown(wait=True)
+
+
+def _incoming_descriptors(root) -> list[str]:
+    """This process's open descriptors on files of ``root/.incoming`` (unnamed files show as '#inode (deleted)')."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(root / storage.INCOMING) + "/"):
+            found.append(target)
+    return found
+
+
+def _spool(root, flusher, header=b"HEADER"):
+    storage.incoming_sweep(root)
+    return storage.SpooledDataSet(root, lambda: header, flusher)
+
+
+@pytest.mark.parametrize("named_first", [True, False])
+def test_spooled_fragments_become_the_file_once_flushed_and_named(tmp_path, flusher, named_first):
+    spool = _spool(tmp_path, flusher)
+    spool.finish_after(3)  # as the DIMSE layer says when the last fragment's PDU arrives
+    spool.write(b"frag1-")
+    spool.write(memoryview(b"xxfrag2-")[2:])  # fragments arrive as views of the received PDU
+    assert not spool.usable()  # not complete: no flush yet
+    spool.write(b"frag3")
+    assert spool.usable()  # the last fragment started the flush
+    assert spool.getvalue() == b"frag1-frag2-frag3"  # what pynetdicom and the parser read
+    if not named_first:
+        spool._flush.result()  # the flush ends before the handler has the name: the link is done then
+    spool.publish(ROOT_FILES).result(timeout=10)
+    assert (tmp_path / ROOT_FILES).read_bytes() == b"HEADERfrag1-frag2-frag3"
+    assert list((tmp_path / storage.INCOMING).iterdir()) == []
+    flusher.shutdown(wait=True)
+    assert _incoming_descriptors(tmp_path) == []
+
+
+def test_a_spooled_file_never_replaces_a_stored_one(tmp_path, flusher):
+    (tmp_path / ROOT_FILES).parent.mkdir(parents=True)
+    (tmp_path / ROOT_FILES).write_bytes(b"stored")
+    spool = _spool(tmp_path, flusher)
+    spool.write(b"other content")
+    spool.finish()
+    with pytest.raises(FileExistsError):
+        spool.publish(ROOT_FILES).result(timeout=10)
+    assert (tmp_path / ROOT_FILES).read_bytes() == b"stored"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["1.2.3.4.dcm"]
+    flusher.shutdown(wait=True)
+    assert _incoming_descriptors(tmp_path) == []
+
+
+@pytest.mark.parametrize("finished", [True, False])  # refused once complete, or cut short by an abort
+def test_a_discarded_spool_leaves_nothing(tmp_path, flusher, finished):
+    spool = _spool(tmp_path, flusher)
+    spool.write(b"partial image")
+    assert len(_incoming_descriptors(tmp_path)) == 1
+    if finished:
+        spool.finish()
+    spool.discard()
+    flusher.shutdown(wait=True)
+    assert _incoming_descriptors(tmp_path) == []
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_no_spooling_for_other_messages_or_without_room_for_it(tmp_path, flusher):
+    not_a_store = _spool(tmp_path, flusher, header=None)
+    not_a_store.write(b"identifier")
+    not_a_store.finish()
+    assert not not_a_store.usable() and not_a_store.getvalue() == b"identifier"
+
+    unavailable = storage.SpooledDataSet(tmp_path / "missing", lambda: b"HEADER", flusher)  # cannot open: no dir
+    unavailable.write(b"data")
+    unavailable.finish()
+    assert not unavailable.usable() and unavailable.getvalue() == b"data"  # the handler writes from memory
+    assert _incoming_descriptors(tmp_path) == []
+
+
+def test_a_failed_flush_fails_the_publication(tmp_path, flusher, monkeypatch):
+    spool = _spool(tmp_path, flusher)
+    spool.write(b"data")
+
+    def broken(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(storage.os, "fdatasync", broken)
+    spool.finish()
+    with pytest.raises(OSError):
+        spool.publish(ROOT_FILES).result(timeout=10)
+    assert not (tmp_path / ROOT_FILES).exists()
+    monkeypatch.undo()
+    spool.discard()
+    flusher.shutdown(wait=True)
+    assert _incoming_descriptors(tmp_path) == []
