@@ -110,10 +110,7 @@ def temp_write(root: Path, chunks: tuple[bytes, ...], *, tag: str) -> str:
     try:
         try:
             for c in chunks:
-                view = memoryview(c)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
+                _write_all(fd, c)
             os.fdatasync(fd)
         finally:
             os.close(fd)
