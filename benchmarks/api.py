@@ -45,6 +45,8 @@ def prepare_database() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pds_platform.settings")
     os.environ["CELERY_BROKER_URL"] = "memory://"  # no worker here: the outbox is driven directly
     os.environ["PDS_API_THROTTLE_RATE"] = "1000000/min"
+    # The receiver is plain HTTP on loopback, which the webhook SSRF controls refuse unless told otherwise.
+    os.environ["PDS_WEBHOOK_ALLOW_HTTP"] = os.environ["PDS_WEBHOOK_ALLOW_PRIVATE"] = "1"
     import django
 
     django.setup()
@@ -116,7 +118,7 @@ def main() -> None:
     receiver.start()
     sub = client.post("/api/v1/webhooks/", {"url": receiver.url, "events": ["request.cancelled"]},
                       format="json").json()
-    from apps.api.services import case_cancel
+    from apps.worklist.services import case_cancel
 
     targets = list(Case.objects.filter(status="awaiting_validation").values_list("pk", flat=True)[:args.deliveries])
     for pk in targets:

@@ -23,14 +23,15 @@ import os
 import random
 import sys
 import time
-import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BENCH_DB = "pds_bench_dashboard"
-PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+from apps.core.stats import percentile  # noqa: E402
+from apps.core.timezones import PARIS  # noqa: E402
+
 REGION_CODE = "BENCH"
 
 
@@ -57,13 +58,6 @@ def prepare_database(fresh: bool, db_name: str = BENCH_DB) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
-
-
-def percentile(values: list[float], p: float) -> float:
-    s = sorted(values)
-    k = (len(s) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def generate(n_cases: int, seed: int = 7) -> None:

@@ -10,6 +10,11 @@ Peers run round-robin (run 1 of each, then run 2 of each...) so that the shared 
 load weighs on all alike, with the page cache flushed (sync) before each run. Prints per-run timings, images/s medians and the ratios, then ONE summary
 line of name=value pairs.
 
+The machine is shared, so throughput is noisy; every run also reports the CPU time each peer's
+processes spent per image (utime + stime from /proc, all threads; the gateway's parent and child
+processes, each child's share shown, so an idle child on several associations is visible). The
+gateway's figure leaves out the PostgreSQL backend serving it; Orthanc's includes its SQLite index.
+
 Usage: DATABASE_URL=postgres://... .venv/bin/python benchmarks/ingest.py [--runs 3] [--slices 300]
 (``make bench`` sets DATABASE_URL; the gateway's tables are created with ``migrate`` + ``load_demo``.)
 """
@@ -74,6 +79,27 @@ def send(files: list[Path], port: int, aec: str, parallel: int) -> float:
     return dt
 
 
+def _cpu_ticks(pid: int) -> tuple[int, int]:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0, 0
+    return int(fields[11]), int(fields[12])  # utime, stime (fields 14 and 15)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ValueError):
+            pass
+    return found
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Peer:
     name: str
@@ -81,7 +107,14 @@ class Peer:
     port: int
     aec: str
     parallel: int
+    pid: int = 0  # its main process (0: not measured)
     rates: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # CPU per image, all its processes
+
+    def cpu_sample(self) -> dict[int, tuple[int, int]]:
+        if not self.pid:
+            return {}
+        return {p: _cpu_ticks(p) for p in (self.pid, *_children(self.pid))}
 
 
 def measure_interleaved(peers: list[Peer], files: list[Path], runs: int) -> None:
@@ -92,11 +125,22 @@ def measure_interleaved(peers: list[Peer], files: list[Path], runs: int) -> None
             # Flush what the previous peer left in the page cache (Orthanc and storescp do not fsync):
             # otherwise its write-back lands on the timing of whoever runs next.
             os.sync()
+            before = peer.cpu_sample()
             dt = send(files, peer.port, peer.aec, peer.parallel)
+            after = peer.cpu_sample()
             peer.rates.append(len(files) / dt)
-            print(f"  run {i + 1}  {peer.name:<32} {dt:6.2f} s  {len(files) / dt:7.1f} images/s", flush=True)
+            cpu = ""
+            if after:
+                ms = 1000 / TICK / len(files)
+                per = {p: (sum(after[p]) - sum(before.get(p, (0, 0)))) * ms for p in after}
+                system = sum(after[p][1] - before.get(p, (0, 0))[1] for p in after) * ms
+                peer.cpu_ms.append(sum(per.values()))
+                split = "+".join(f"{per[p]:.2f}" for p in after)
+                cpu = f"  cpu {peer.cpu_ms[-1]:5.2f} ms/image ({split}; system {system:.2f})"
+            print(f"  run {i + 1}  {peer.name:<32} {dt:6.2f} s  {len(files) / dt:7.1f} images/s{cpu}", flush=True)
     for peer in peers:
-        print(f"{peer.name:<32} median {statistics.median(peer.rates):7.1f} images/s", flush=True)
+        cpu = f", cpu median {statistics.median(peer.cpu_ms):.2f} ms/image" if peer.cpu_ms else ""
+        print(f"{peer.name:<32} median {statistics.median(peer.rates):7.1f} images/s{cpu}", flush=True)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -115,6 +159,8 @@ def main() -> int:
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--skip-orthanc", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated peer keys to run (e.g. gateway_1assoc), "
+                        "default all")
     args = parser.parse_args()
 
     from tests.factories.dicom import SeriesSpec, write_study
@@ -136,14 +182,16 @@ def main() -> int:
                                PDS_DICOM_MIN_FREE_MB="100", PYTHONUNBUFFERED="1",
                                # Production settings: no debug query log in the gateway.
                                DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+                               PDS_AUDIT_KEY=secrets.token_urlsafe(48),
                                DJANGO_ALLOWED_HOSTS="localhost")
             for step in (["migrate", "--noinput", "-v0"], ["load_demo"]):
                 subprocess.run([PY, "manage.py", *step], cwd=ROOT, env=genv, check=True, stdout=subprocess.DEVNULL)
-            procs.append(subprocess.Popen([PY, "manage.py", "run_gateway", "--no-reconcile"], cwd=ROOT, env=genv,
-                                          stdout=open(work / "gateway.log", "wb"), stderr=subprocess.STDOUT))
+            gw = subprocess.Popen([PY, "manage.py", "run_gateway", "--no-reconcile"], cwd=ROOT, env=genv,
+                                  stdout=open(work / "gateway.log", "wb"), stderr=subprocess.STDOUT)
+            procs.append(gw)
             wait_echo(gw_port, "PDS_GATEWAY")
-            peers += [Peer("gateway, 1 association", "gateway_1assoc", gw_port, "PDS_GATEWAY", 1),
-                      Peer("gateway, 4 associations", "gateway_4assoc", gw_port, "PDS_GATEWAY", 4)]
+            peers += [Peer("gateway, 1 association", "gateway_1assoc", gw_port, "PDS_GATEWAY", 1, gw.pid),
+                      Peer("gateway, 4 associations", "gateway_4assoc", gw_port, "PDS_GATEWAY", 4, gw.pid)]
 
             # (b) Orthanc with its defaults (SQLite index, files on disk), own config and storage.
             if not args.skip_orthanc and shutil.which("Orthanc"):
@@ -154,11 +202,12 @@ def main() -> int:
                        "AuthenticationEnabled": False, "DicomCheckCalledAet": False, "Plugins": []}
                 (work / "orthanc").mkdir()
                 (work / "orthanc" / "orthanc.json").write_text(json.dumps(cfg))
-                procs.append(subprocess.Popen(["Orthanc", str(work / "orthanc" / "orthanc.json")], env=env_nodelay(),
-                                              stdout=open(work / "orthanc.log", "wb"), stderr=subprocess.STDOUT))
+                orthanc = subprocess.Popen(["Orthanc", str(work / "orthanc" / "orthanc.json")], env=env_nodelay(),
+                                           stdout=open(work / "orthanc.log", "wb"), stderr=subprocess.STDOUT)
+                procs.append(orthanc)
                 wait_echo(o_dicom, "ORTHANC")
-                peers += [Peer("Orthanc, 1 association", "orthanc_1assoc", o_dicom, "ORTHANC", 1),
-                          Peer("Orthanc, 4 associations", "orthanc_4assoc", o_dicom, "ORTHANC", 4)]
+                peers += [Peer("Orthanc, 1 association", "orthanc_1assoc", o_dicom, "ORTHANC", 1, orthanc.pid),
+                          Peer("Orthanc, 4 associations", "orthanc_4assoc", o_dicom, "ORTHANC", 4, orthanc.pid)]
 
             # (c) dcmtk storescp (no fsync).
             s_port = free_port()
@@ -168,24 +217,28 @@ def main() -> int:
             wait_echo(s_port, "STORESCP")
             peers.append(Peer("dcmtk storescp, 1 association", "storescp_1assoc", s_port, "STORESCP", 1))
 
+            if args.only:
+                peers = [p for p in peers if p.key in args.only.split(",")]
             measure_interleaved(peers, files, args.runs)
         finally:
             for proc in procs:
                 stop(proc)
         results = {f"{p.key}_img_per_s": statistics.median(p.rates) for p in peers}
+        results.update({f"{p.key}_cpu_ms_per_image": statistics.median(p.cpu_ms) for p in peers if p.cpu_ms})
+        by_key = {p.key: p.rates for p in peers}
 
-        g1 = results["gateway_1assoc_img_per_s"]
-        if "orthanc_1assoc_img_per_s" in results:
-            results["ingest_ratio_vs_orthanc"] = g1 / results["orthanc_1assoc_img_per_s"]
-            results["ingest_ratio_4assoc_vs_orthanc_4assoc"] = (results["gateway_4assoc_img_per_s"]
-                                                                / results["orthanc_4assoc_img_per_s"])
-            # The same ratio taken round by round (the two ran a few seconds apart), then the median:
-            # steadier than the ratio of medians when the shared machine's speed drifts during the run.
-            by_key = {p.key: p.rates for p in peers}
-            results["ingest_ratio_vs_orthanc_paired_median"] = statistics.median(
-                g / o for g, o in zip(by_key["gateway_1assoc"], by_key["orthanc_1assoc"], strict=True))
-        results["gateway_4assoc_vs_1assoc_ratio"] = results["gateway_4assoc_img_per_s"] / g1
-        results["ingest_ratio_vs_storescp"] = g1 / results["storescp_1assoc_img_per_s"]
+        def ratio(name: str, ours: str, theirs: str) -> None:
+            if ours in by_key and theirs in by_key:
+                results[name] = statistics.median(by_key[ours]) / statistics.median(by_key[theirs])
+                # The same ratio taken round by round (the two ran a few seconds apart), then the median:
+                # steadier than the ratio of medians when the shared machine's speed drifts during the run.
+                results[f"{name}_paired_median"] = statistics.median(
+                    g / o for g, o in zip(by_key[ours], by_key[theirs], strict=True))
+
+        ratio("ingest_ratio_vs_orthanc", "gateway_1assoc", "orthanc_1assoc")
+        ratio("ingest_ratio_4assoc_vs_orthanc_4assoc", "gateway_4assoc", "orthanc_4assoc")
+        ratio("gateway_4assoc_vs_1assoc_ratio", "gateway_4assoc", "gateway_1assoc")
+        ratio("ingest_ratio_vs_storescp", "gateway_1assoc", "storescp_1assoc")
         print()
         print(" ".join(f"{k}={v:.2f}" for k, v in results.items()))
         return 0

@@ -28,27 +28,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))]
-
-
-def create_database(url: str) -> str:
-    import psycopg
-
-    u = urlparse(url)
-    name = f"{(u.path or '/pds').lstrip('/') or 'pds'}_bench_routing"
-    with psycopg.connect(host=u.hostname or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
-                         password=u.password, dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return u._replace(path=f"/{name}").geturl()
+from benchmarks._common import create_database, percentile  # noqa: E402
 
 
 def build_region() -> dict[str, int]:
@@ -165,7 +149,7 @@ def main() -> int:
     if not base.startswith("postgres"):
         print("needs DATABASE_URL=postgres://...", file=sys.stderr)
         return 2
-    os.environ["DATABASE_URL"] = create_database(base)
+    os.environ["DATABASE_URL"] = create_database(base, "bench_routing")
     os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
     tmp = Path(tempfile.mkdtemp(prefix="bench-routing-"))
     os.environ.update({"PDS_VAR_DIR": str(tmp / "var"), "DJANGO_DEBUG": "1",

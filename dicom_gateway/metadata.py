@@ -20,6 +20,17 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_dataset
 
+from dicom_gateway.elements import (
+    PIXEL_DATA_TAGS,
+    UNDEFINED_LENGTH,
+    NotPlain,
+    is_value,
+    plain_text,
+    uid_text,
+    us_value,
+    walk,
+)
+
 # C-STORE failure statuses (PS3.4 Annex B.2.3).
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
@@ -139,12 +150,10 @@ def _pixel_bytes(rows: int, cols: int, samples: int, frames: int, bits: int) -> 
     return (rows * cols * samples * frames * bits + 7) // 8
 
 
-PIXEL_DATA_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")  # (7FE0,0010/0008/0009) LE
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
-UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 def _pixel_length(file_bytes: bytes, offset: int, transfer_syntax_uid: str) -> int | None:
@@ -282,128 +291,14 @@ def _described(meta: InstanceMeta, ds: Any) -> InstanceMeta:
     )
 
 
-# --- the quick read: element headers only, little endian, happy path ------------------------------
+# --- the quick read: element headers only (dicom_gateway.elements), little endian, happy path -------
 
-_US = struct.Struct("<H")
-_UL = struct.Struct("<I")
-_TAG = struct.Struct("<HH")
-_ITEM = struct.Struct("<HHI")
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
-_SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
-                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})
-_ITEM_TAG, _ITEM_END, _SEQUENCE_END = 0xE000, 0xE00D, 0xE0DD
 _SOP_CLASS, _SOP_INSTANCE, _MODALITY = 0x00080016, 0x00080018, 0x00080060
 _STUDY, _SERIES, _INSTANCE_NUMBER = 0x0020000D, 0x0020000E, 0x00200013
 _SAMPLES, _FRAMES, _ROWS, _COLUMNS, _BITS = 0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280100
 _WANTED = frozenset({_SOP_CLASS, _SOP_INSTANCE, _MODALITY, _STUDY, _SERIES, _INSTANCE_NUMBER, _SAMPLES, _FRAMES,
                      _ROWS, _COLUMNS, _BITS})
 _QUICK_TRANSFER_SYNTAXES_EXCLUDED = frozenset({EXPLICIT_VR_BIG_ENDIAN, DEFLATED})
-
-
-class _NotPlain(Exception):
-    """The quick read stops: pydicom reads the file instead."""
-
-
-def _element(buf: bytes, pos: int, implicit: bool) -> tuple[int, int, int, bytes]:
-    """(tag, value offset, value length, VR) of the element at ``pos``; VR is b"" when implicit."""
-    if pos + 8 > len(buf):
-        raise _NotPlain
-    group, elem = _TAG.unpack_from(buf, pos)
-    tag = group << 16 | elem
-    if implicit or group == 0xFFFE:  # items and delimiters have no VR, even in explicit VR
-        return tag, pos + 8, _UL.unpack_from(buf, pos + 4)[0], b""
-    vr = buf[pos + 4:pos + 6]
-    if vr in _LONG_VRS:
-        if pos + 12 > len(buf):
-            raise _NotPlain
-        return tag, pos + 12, _UL.unpack_from(buf, pos + 8)[0], vr
-    if vr not in _SHORT_VRS:
-        raise _NotPlain
-    return tag, pos + 8, _US.unpack_from(buf, pos + 6)[0], vr
-
-
-def _skip_undefined(buf: bytes, pos: int, implicit: bool, depth: int) -> int:
-    """Past a value of undefined length (a sequence, or encapsulated fragments): its items up to the
-    sequence delimiter. Returns the offset after the delimiter."""
-    if depth > 16:
-        raise _NotPlain
-    while True:
-        if pos + 8 > len(buf):
-            raise _NotPlain
-        group, elem, length = _ITEM.unpack_from(buf, pos)
-        pos += 8
-        if group != 0xFFFE:
-            raise _NotPlain
-        if elem == _SEQUENCE_END:
-            return pos
-        if elem != _ITEM_TAG:
-            raise _NotPlain
-        if length != UNDEFINED_LENGTH:
-            pos += length
-            continue
-        while True:  # an item of undefined length: its elements up to the item delimiter
-            tag, vpos, vlen, _ = _element(buf, pos, implicit)
-            if tag == 0xFFFE0000 | _ITEM_END:
-                pos = vpos
-                break
-            pos = _skip_undefined(buf, vpos, implicit, depth + 1) if vlen == UNDEFINED_LENGTH else vpos + vlen
-
-
-def _walk(buf: bytes, pos: int, implicit: bool) -> tuple[dict[int, tuple[bytes, bytes]], int]:
-    """The wanted top-level values (raw bytes and VR) and the offset where the pixel data element starts
-    (or the end of the bytes)."""
-    found: dict[int, tuple[bytes, bytes]] = {}
-    end = len(buf)
-    while pos < end:
-        tag, vpos, length, vr = _element(buf, pos, implicit)
-        if tag in PIXEL_DATA_TAGS:
-            return found, pos
-        if length == UNDEFINED_LENGTH:
-            pos = _skip_undefined(buf, vpos, implicit, 0)
-            continue
-        if vpos + length > end:
-            raise _NotPlain
-        if tag in _WANTED:
-            found[tag] = (buf[vpos:vpos + length], vr)
-        pos = vpos + length
-    return found, pos
-
-
-def _uid_text(found: dict[int, tuple[bytes, bytes]], tag: int) -> str:
-    """A UI value without its NUL padding (validated by the caller with UID_RE)."""
-    value = found.get(tag)
-    return value[0].decode("ascii").rstrip("\x00 ").strip(" ") if value is not None else ""
-
-
-def _plain_text(found: dict[int, tuple[bytes, bytes]], tag: int) -> str:
-    """A single letters-and-digits value (CS, IS) without its space padding; anything else is not plain."""
-    value = found.get(tag)
-    if value is None:
-        return ""
-    text = value[0].decode("ascii").strip(" ")
-    if text and not text.lstrip("+-").isalnum():
-        raise _NotPlain  # several values, NUL padding, decimals, control characters: pydicom decides
-    return text
-
-
-def _us(found: dict[int, tuple[bytes, bytes]], tag: int) -> int | None:
-    value = found.get(tag)
-    if value is None:
-        return None
-    raw, vr = value
-    if len(raw) != 2 or vr not in (b"", b"US"):
-        raise _NotPlain
-    return int(_US.unpack(raw)[0])
-
-
-def _is(found: dict[int, tuple[bytes, bytes]], tag: int) -> int | None:
-    text = _plain_text(found, tag)
-    if not text:
-        return None
-    if not text.lstrip("+-").isdigit():
-        raise _NotPlain
-    return int(text)
-
 
 def _quick_meta(file_bytes: bytes, transfer_syntax_uid: str, sop_class_uid: str,
                 sop_instance_uid: str) -> InstanceMeta | None:
@@ -413,15 +308,15 @@ def _quick_meta(file_bytes: bytes, transfer_syntax_uid: str, sop_class_uid: str,
     if offset is None or transfer_syntax_uid in _QUICK_TRANSFER_SYNTAXES_EXCLUDED:
         return None
     try:
-        found, pixel_at = _walk(file_bytes, offset, transfer_syntax_uid == IMPLICIT_VR_LITTLE_ENDIAN)
-        uids = [_uid_text(found, tag) for tag in (_SOP_CLASS, _SOP_INSTANCE, _STUDY, _SERIES)]
-        modality = _plain_text(found, _MODALITY)[:16].upper()
-        number = _is(found, _INSTANCE_NUMBER)
-        rows, cols, bits = _us(found, _ROWS), _us(found, _COLUMNS), _us(found, _BITS)
-        samples = _us(found, _SAMPLES) or 1
-        frames = _is(found, _FRAMES) or 1
+        found, pixel_at = walk(file_bytes, offset, transfer_syntax_uid == IMPLICIT_VR_LITTLE_ENDIAN, _WANTED)
+        uids = [uid_text(found, tag) for tag in (_SOP_CLASS, _SOP_INSTANCE, _STUDY, _SERIES)]
+        modality = plain_text(found, _MODALITY)[:16].upper()
+        number = is_value(found, _INSTANCE_NUMBER)
+        rows, cols, bits = us_value(found, _ROWS), us_value(found, _COLUMNS), us_value(found, _BITS)
+        samples = us_value(found, _SAMPLES) or 1
+        frames = is_value(found, _FRAMES) or 1
         pixel_len = _pixel_length(file_bytes, pixel_at, transfer_syntax_uid)
-    except (_NotPlain, InstanceRejected, UnicodeDecodeError, struct.error):
+    except (NotPlain, InstanceRejected, UnicodeDecodeError, struct.error):
         return None
     if not all(len(uid) <= 64 and UID_RE.match(uid) for uid in uids) or not modality or not pixel_len:
         return None

@@ -48,9 +48,11 @@ from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import AssociationSocket, RequestHandler
 
+from dicom_gateway.hooks import pynetdicom_hooks_check
 from dicom_gateway.storage import SpooledDataSet, part10_header, uid_bytes
 
 log = logging.getLogger("dicom_gateway")
+pynetdicom_hooks_check()  # a pynetdicom without these hooks fails here, not as a silently slow gateway
 
 CHECK_SECONDS = 0.01
 IDLE_WAIT = 0.05
@@ -61,6 +63,8 @@ class GatewayDUL(DULServiceProvider):
     wake-up byte on a pipe written whenever a PDU is queued for sending or the DUL is told to stop.
     pynetdicom naps ``time.sleep(self._run_loop_delay)`` when its last loop found nothing to do; here
     reading that delay does the waiting and returns 0."""
+
+    fast_pdus = 0  # P-DATA-TF PDUs handed straight to DIMSE (the fast path); counted per association
 
     def wake_pipe_open(self) -> None:
         r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -98,6 +102,7 @@ class GatewayDUL(DULServiceProvider):
             return
         primitive = P_DATA()
         primitive.presentation_data_value_list.extend(cast(list[tuple[int, bytes]], pdvs))  # views: no copy
+        self.fast_pdus += 1
         self.assoc.dimse.receive_primitive(primitive)  # DT-2; the state stays Sta6
 
     def _p_data_tf_read(self) -> bytearray | None:
@@ -218,6 +223,7 @@ def c_store_rsp_command(*, message_id: int, sop_class_uid: str, sop_instance_uid
 
 class GatewayDIMSE(DIMSEServiceProvider):
     spool: tuple[Path, Executor] | None = None  # storage root, flushing threads
+    fast_responses = 0  # C-STORE responses encoded directly; counted per association
 
     def receive_primitive(self, primitive: Any) -> None:
         """A new message's data set is a ``SpooledDataSet``: a C-STORE request's fragments are written to
@@ -263,6 +269,7 @@ class GatewayDIMSE(DIMSEServiceProvider):
             if self.maximum_pdu_size == 0 or len(command) + 6 <= self.maximum_pdu_size:
                 pdata = P_DATA()
                 pdata.presentation_data_value_list.append((context_id, LAST_COMMAND_FRAGMENT + command))
+                self.fast_responses += 1
                 self.dul.send_pdu(pdata)
                 return
         super().send_msg(primitive, context_id)

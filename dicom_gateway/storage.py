@@ -199,6 +199,9 @@ class SpooledDataSet(io.BytesIO):
         self._name: str | None = None
         self._published: Future[None] = Future()
         self._writes_left = -1  # fragments until the last one, once known (finish_after)
+        # SHA-256 of the file (header + fragments) as written, hashed fragment by fragment in the receiving
+        # thread while the sender sends the next one, instead of all at once on the handler's critical path.
+        self._sha: Any = None
 
     # --- the receiving thread ---
 
@@ -210,6 +213,7 @@ class SpooledDataSet(io.BytesIO):
         if self._fd is not None:
             try:
                 _write_all(self._fd, data)
+                self._sha.update(data)
             except OSError:
                 self._close()
         if self._writes_left > 0:
@@ -233,6 +237,7 @@ class SpooledDataSet(io.BytesIO):
         self.header = header
         try:
             _write_all(self._fd, header)
+            self._sha = hashlib.sha256(header)
         except OSError:
             self._close()
 
@@ -245,6 +250,11 @@ class SpooledDataSet(io.BytesIO):
 
     def usable(self) -> bool:
         return self._flush is not None
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the spooled file (``header`` + ``getvalue()``); only once ``usable()``."""
+        assert self._flush is not None
+        return str(self._sha.hexdigest())
 
     def publish(self, rel_path: str) -> Future[None]:
         """Name the file ``rel_path`` once flushed (never replacing a file: FileExistsError), then fsync the

@@ -1,5 +1,6 @@
 """The Celery application. A queue message is only a hint: PostgreSQL holds the truth."""
 
+import logging
 import os
 
 from celery import Celery
@@ -11,6 +12,30 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+class DueTaskLinesAtDebug(logging.Filter):
+    """Beat logs each send ("Scheduler: Sending due task ...") at INFO: with the studies reconciler due every two
+    seconds, that line buries everything else a person reads in the beat log. It is demoted to DEBUG (shown with
+    ``-l DEBUG``); "beat: Starting...", errors and the other lines are untouched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and str(record.msg).startswith("Scheduler: Sending due task"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("celery.beat").addFilter(DueTaskLinesAtDebug())
+
+
+@app.on_after_configure.connect
+def _forget_false_deprecations(sender: Celery, **kwargs: object) -> None:
+    # Read with namespace="CELERY", CELERY_TIMEZONE and CELERY_RESULT_BACKEND are the new names (timezone,
+    # result_backend), but Celery takes them for their pre-4.0 homonyms and prints a deprecation warning at every
+    # worker start (celery/celery#6366).
+    if sender.conf.deprecated_settings:
+        sender.conf.deprecated_settings -= {"CELERY_TIMEZONE", "CELERY_RESULT_BACKEND"}
+
+
 @app.on_after_finalize.connect
 def _install_worker_heartbeat(sender: Celery, **kwargs: object) -> None:
     from apps.core.heartbeat import install_worker_heartbeat
@@ -19,8 +44,10 @@ def _install_worker_heartbeat(sender: Celery, **kwargs: object) -> None:
 
 
 # Periodic tasks are declared next to the tasks they run: each app's tasks module may define BEAT_SCHEDULE.
-BEAT_MODULES = ("apps.studies.tasks", "apps.routing.tasks", "apps.worklist.tasks", "apps.api.tasks",
-                "apps.dashboards.tasks", "apps.traceability.tasks", "apps.rosters.tasks")
+# Only modules that exist: a missing one is an error at start, not a schedule silently left out
+# (tests/core/test_beat_modules.py checks the list against apps/*/tasks.py).
+BEAT_MODULES = ("apps.studies.tasks", "apps.routing.tasks", "apps.api.tasks", "apps.dashboards.tasks",
+                "apps.traceability.tasks", "apps.audit.tasks")
 
 
 @app.on_after_finalize.connect
@@ -28,10 +55,4 @@ def _collect_beat_schedule(sender: Celery, **kwargs: object) -> None:
     from importlib import import_module
 
     for name in BEAT_MODULES:
-        try:
-            module = import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        sender.conf.beat_schedule.update(getattr(module, "BEAT_SCHEDULE", {}))
+        sender.conf.beat_schedule.update(getattr(import_module(name), "BEAT_SCHEDULE", {}))

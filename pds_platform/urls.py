@@ -5,13 +5,14 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from apps.core import views as core_views
+from pds_platform import health
 
 admin.site.site_header = _("PDS Platform – regional administration")
 admin.site.site_title = _("PDS Platform")
 admin.site.index_title = _("Regional teleradiology mesh")
 
 urlpatterns = [
-    path("healthz", core_views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     path("", core_views.home, name="home"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("apps.accounts.urls")),
@@ -26,3 +27,10 @@ urlpatterns = [
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# Under /api/ these answer problem documents (application/problem+json), elsewhere Django's pages. Django
+# uses them with DEBUG off (production, the tests); with DEBUG on it shows its technical pages instead.
+handler400 = core_views.error_400
+handler403 = core_views.error_403
+handler404 = core_views.error_404
+handler500 = core_views.error_500

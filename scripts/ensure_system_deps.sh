@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests drive (a DICOM sender nobody here wrote, a real browser) when missing.
+# Installs the Debian packages the tests drive (a DICOM sender nobody here wrote, a real browser, openssl) when missing.
 set -euo pipefail
 need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v echoscu >/dev/null 2>&1 || need+=(dcmtk)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the production journey's self-signed certificate
 if [ "${1:-}" = "--bench" ]; then command -v Orthanc >/dev/null 2>&1 || need+=(orthanc); fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${need[*]}"

@@ -11,11 +11,11 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.api.models import ApiKey, WebhookDelivery, WebhookSubscription
 from apps.api.services import api_key_revoke, api_key_set_hash
-from apps.core.admin_mixins import RegionScopedAdmin
+from apps.audit.admin_mixins import RegionScopedAdmin
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(RegionScopedAdmin):
+class ApiKeyAdmin(RegionScopedAdmin[ApiKey]):
     region_path = "establishment__territory__region"
     list_display = ("name", "establishment", "scope", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = ("scope",)

@@ -53,6 +53,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         from apps.api.services import api_key_authenticate
 
         key = api_key_authenticate(raw)
+        if key is None or key.revoked_at is not None:
+            _audit_key_refused(request, key)
         if key is None:
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if key.revoked_at is not None:
@@ -66,6 +68,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="pds-api"'
+
+
+def _audit_key_refused(request: Request, key: ApiKey | None) -> None:
+    """A failed API authentication is a security event (ASVS V16): which key (the prefix only, never the
+    secret), from where, on which path. An unknown key is recorded without any part of what was sent."""
+    from apps.audit.services import audit_record
+
+    actor = ActorContext(user_id=None, username="api-key:unknown" if key is None else f"api-key:{key.pk}",
+                         role="integration", establishment_id=None if key is None else key.establishment_id,
+                         ip=client_ip(request), channel="api")
+    audit_record(action="login_failed", actor=actor, object_type="api.apikey",
+                 object_id="" if key is None else key.pk,
+                 details={"reason": "unknown key" if key is None else "revoked key",
+                          "method": request.method, "path": request.path[:200]})
 
 
 class SessionAuthentication(authentication.SessionAuthentication):

@@ -1,4 +1,9 @@
-"""Who may do what through the API. Data scoping (which rows) lives in apps.api.selectors."""
+"""Who may do what through the API: the permission matrix (apps.accounts.matrix), read by one DRF permission.
+
+Data scoping (which rows) lives in apps.api.selectors. A role the matrix refuses gets 403 (the same for every
+identifier, so nothing is learnt about objects) and the refusal is audited; an API key's scope (read or
+read-write) is a role of the matrix (``integration`` / ``integration_rw``).
+"""
 
 from __future__ import annotations
 
@@ -7,36 +12,28 @@ from typing import Any
 from rest_framework import permissions
 from rest_framework.request import Request
 
-from apps.api.authentication import Integration
-
-# Web users who may create or cancel requests through the API with their session.
-WRITER_ROLES = {"emergency_physician", "establishment_admin", "radiographer"}
+from apps.accounts import matrix
+from apps.accounts.authorization import access_refused
 
 
-def can_write(user: Any) -> bool:
-    if isinstance(user, Integration):
-        return user.can_write
-    return bool(getattr(user, "is_authenticated", False) and getattr(user, "role", "") in WRITER_ROLES)
+def request_action(request: Request, view: Any) -> str:
+    """The matrix action: the viewset's action (``list``, ``create``…), otherwise view/submit by method."""
+    action = getattr(view, "action", None)
+    return str(action) if action else matrix.action_for_method(request.method or "GET")
 
 
-class ScopedAccess(permissions.BasePermission):
-    """Authenticated; unsafe methods need a read-write key (or a writer role for sessions)."""
-
-    message = "This API key is read-only."
+class MatrixPermission(permissions.BasePermission):
+    message = "Your role does not allow this operation."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not getattr(user, "is_authenticated", False):
-            return False
-        if request.method in permissions.SAFE_METHODS:
+        route = request.resolver_match.view_name if request.resolver_match else ""
+        action = request_action(request, view)
+        if matrix.is_allowed(request.user, route, action):
             return True
-        return can_write(user)
-
-
-class IntegrationOnly(permissions.BasePermission):
-    """Webhook subscriptions belong to an integration key."""
-
-    message = "Webhook subscriptions are managed with an API key."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return isinstance(request.user, Integration)
+        if not getattr(request.user, "is_authenticated", False):
+            return False  # DRF answers 401 with the authentication challenge
+        if matrix.INTEGRATION_RW in matrix.allowed_roles(route, action) and matrix.roles_of(request.user) == {
+                matrix.INTEGRATION}:
+            self.message = "This API key is read-only."
+        access_refused(request, reason="role", status=403, action=action)
+        return False

@@ -15,6 +15,7 @@ from django.db.models import Case as When_
 from django.db.models import IntegerField, QuerySet, Value, When
 
 from apps.api.authentication import Integration
+from apps.regions.models import Modality
 from apps.worklist import selectors as worklist_selectors
 from apps.worklist.models import OPEN_STATUSES, URGENCY_RANK, Case
 
@@ -69,3 +70,9 @@ def practitioners_visible_to(user: Any) -> QuerySet[Any]:
     region_id = region_id_of(user)
     qs = User.objects.filter(role__in=["radiologist", "emergency_physician"], is_active=True)
     return qs.filter(region_id=region_id) if region_id else qs.none()
+
+
+def modality_choices() -> list[tuple[str, str]]:
+    """The modality catalogue as (code, label): the values the API accepts for ``modality``, and its schema's
+    enum (the catalogue is data, so the enum is the one in force when the schema is generated)."""
+    return [(code, label) for code, label in Modality.objects.order_by("code").values_list("code", "label")]

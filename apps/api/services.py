@@ -1,13 +1,19 @@
-"""RIS integration services: API keys, request cancellation, webhook outbox and delivery.
+"""RIS integration services: API keys, webhook outbox and delivery.
 
-``webhook_event_publish`` is the one entry point other apps call (from
-``apps.worklist.services.case_event_add``, inside the transaction that records the event):
-it writes outbox rows, so an event is announced if and only if it was committed.
+``webhook_event_publish`` subscribes to the case timeline (apps.worklist.events, registered in
+ApiConfig.ready()): ``apps.worklist.services.case_event_add`` calls it inside the transaction that records
+the event, and it writes outbox rows, so an event is announced if and only if it was committed.
 
 Delivery order: for one (subscription, case) the oldest pending delivery is sent first and a
-failed one blocks the later ones; the row lock taken while sending serialises concurrent
-workers. A receiver that is down keeps its deliveries pending (retried with exponential
+failed one blocks the later ones; a worker claims the head (row lock, then a send lease on
+``next_attempt_at``) in a short transaction and sends it with no transaction open, so concurrent
+workers wait behind the lease, never behind a network call (docs/locking.md). A receiver that is down keeps its deliveries pending (retried with exponential
 backoff by the task and re-driven by the beat sweeper) until it comes back.
+
+Targets are vetted twice (apps.api.egress): the URL when it is registered (https only, no
+loopback/private/metadata literal) and the resolved addresses at each delivery. The integrator sees
+only ``DELIVERY_FAILED`` or the receiver's HTTP status, never why a connection failed: that would
+make the deliveries list a port scanner of the hosting network. The reason goes to the server log.
 """
 
 from __future__ import annotations
@@ -16,22 +22,31 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.api import egress
 from apps.api.models import ApiKey, ApiScope, DeliveryStatus, WebhookDelivery, WebhookSubscription
 from apps.audit.services import audit_record
-from apps.core.errors import ApplicationError, ConflictError, NotFoundError
+from apps.core.context import acting_as
+from apps.core.errors import ApplicationError
+from apps.traceability.models import IncidentKind
+from apps.traceability.services import incident_record
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "pds_"
 DELIVER_TASK = "api.webhook_deliver"
+# The one error text an integrator sees when no HTTP answer came back, whatever the cause (refused by policy,
+# DNS, closed port, timeout, TLS): anything more precise would tell them which internal ports are open.
+DELIVERY_FAILED = "delivery failed: no HTTP response from the receiver"
 
 # Case events announced to integrations, by webhook event name.
 WEBHOOK_EVENTS: dict[str, str] = {
@@ -98,35 +113,12 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
     return key
 
 
-# --- Requests ------------------------------------------------------------------
-
-@transaction.atomic
-def case_cancel(*, case_id: int, user_or_actor: Any = None, reason: str = "") -> Any:
-    """Cancel an open request (compare-and-set on the status: a report signed meanwhile wins)."""
-    from apps.worklist.models import OPEN_STATUSES, Case, CaseEventKind, CaseStatus
-    from apps.worklist.services import case_event_add
-
-    now = timezone.now()
-    updated = Case.objects.filter(pk=case_id, status__in=OPEN_STATUSES).update(
-        status=CaseStatus.CANCELLED, cancelled_at=now)
-    case = Case.objects.filter(pk=case_id).first()
-    if case is None:
-        raise NotFoundError("No such request.")
-    if not updated:
-        raise ConflictError(f"The request cannot be cancelled: it is {case.get_status_display().lower()}.",
-                            code="not_cancellable", extra={"status": case.status})
-    actor_id = getattr(user_or_actor, "user_id", None) if user_or_actor is not None else None
-    if actor_id is None and getattr(user_or_actor, "is_authenticated", False):
-        actor_id = getattr(user_or_actor, "pk", None)
-    message = "Request cancelled" + (f": {reason}" if reason else "")
-    case_event_add(case=case, kind=CaseEventKind.CANCELLED, actor_id=actor_id, message=message,
-                   data={"reason": reason[:300]}, at=now)
-    audit_record(action="cancel", obj=case, patient_data=True, establishment_id=case.site_id,
-                 details={"reason": reason[:300]})
-    return case
-
-
 # --- Webhooks ------------------------------------------------------------------
+
+def webhook_egress_policy() -> egress.EgressPolicy:
+    return egress.EgressPolicy(allow_http=bool(settings.PDS_WEBHOOK_ALLOW_HTTP),
+                               allow_private=bool(settings.PDS_WEBHOOK_ALLOW_PRIVATE))
+
 
 @transaction.atomic
 def webhook_subscription_create(*, api_key: ApiKey, url: str, events: list[str]) -> WebhookSubscription:
@@ -134,6 +126,12 @@ def webhook_subscription_create(*, api_key: ApiKey, url: str, events: list[str])
     if unknown or not events:
         raise ApplicationError("Unknown or missing webhook events.", code="invalid_events",
                                extra={"events": [f"Choose among {', '.join(WEBHOOK_EVENT_NAMES)}."]})
+    # Only what the URL itself shows (scheme, literal address, local names): the name is resolved, and its
+    # addresses vetted, at each delivery, since DNS can change after registration.
+    refusal = egress.url_refusal(url, webhook_egress_policy())
+    if refusal:
+        raise ApplicationError(f"This URL cannot receive webhooks. {refusal}", code="invalid_url",
+                               extra={"url": [refusal]})
     sub = WebhookSubscription.objects.create(api_key=api_key, establishment_id=api_key.establishment_id, url=url,
                                              events=sorted(set(events)), secret="whsec_" + secrets.token_urlsafe(32))
     audit_record(action="webhook_subscribe", obj=sub, establishment_id=api_key.establishment_id,
@@ -258,85 +256,120 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str]:
         "X-PDS-Timestamp": str(ts),
         "X-PDS-Signature": webhook_sign(secret=delivery.subscription.secret, timestamp=ts, body=body),
     }
+    url = delivery.subscription.url
     try:
-        resp = requests.post(delivery.subscription.url, data=body, headers=headers,
-                             timeout=float(settings.PDS_WEBHOOK_TIMEOUT_SECONDS), allow_redirects=False)
-    except requests.RequestException as exc:
-        return None, "", f"{type(exc).__name__}: {exc}"[:300]
-    return resp.status_code, resp.text[:2000], "" if 200 <= resp.status_code < 300 else f"HTTP {resp.status_code}"
+        resp = egress.post(url, body=body, headers=headers, timeout=float(settings.PDS_WEBHOOK_TIMEOUT_SECONDS),
+                           policy=webhook_egress_policy(), ca_bundle=str(settings.PDS_WEBHOOK_CA_BUNDLE))
+    except egress.EgressError as exc:
+        kind = "refused by policy" if isinstance(exc, egress.EgressRefused) else "failed"
+        logger.warning("webhook delivery %s (subscription %s) %s: %s", delivery.public_id,
+                       delivery.subscription_id, kind, exc)
+        return None, "", DELIVERY_FAILED
+    return resp.status, resp.text[:2000], "" if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+
+
+def webhook_send_lease() -> dt.timedelta:
+    """How long a claimed delivery is left to the worker sending it: connect and read may each take the
+    timeout, plus a margin. A worker that dies meanwhile leaves the delivery due again when it ends."""
+    return dt.timedelta(seconds=2 * float(settings.PDS_WEBHOOK_TIMEOUT_SECONDS) + 30)
 
 
 def webhook_deliveries_drive(*, subscription_id: int, case_id: int, max_deliveries: int = 100) -> str:
     """Send the due deliveries of one (subscription, case) in order; stop at the first failure.
 
-    Returns "done" (nothing left), "busy" (another worker holds the head), "waiting" (head not due yet)
-    or "failed" (head failed now; its next attempt is scheduled).
+    Returns "done" (nothing left), "busy" (another worker holds the head), "waiting" (head not due yet, or
+    being sent by another worker) or "failed" (head failed now; its next attempt is scheduled).
+
+    No transaction is open during the HTTP request (docs/locking.md): the head is claimed in a short
+    transaction (row lock, then its ``next_attempt_at`` pushed past the send lease, so any other worker sees
+    it as not due and the later deliveries of the queue wait behind it), sent, and its outcome recorded in a
+    second short transaction. A receiver taking its full timeout used to hold the row lock, and on SQLite
+    (BEGIN IMMEDIATE) the database's only write lock, for that long.
     """
-    from apps.core.context import acting_as
-
     for _ in range(max_deliveries):
-        with transaction.atomic(), acting_as(channel="worker"):
-            head = (WebhookDelivery.objects.select_for_update(skip_locked=True)
-                    .select_related("subscription")
-                    .filter(subscription_id=subscription_id, case_id=case_id, status=DeliveryStatus.PENDING)
-                    .order_by("created_at", "pk").first())
-            if head is None:
-                pending = WebhookDelivery.objects.filter(subscription_id=subscription_id, case_id=case_id,
-                                                         status=DeliveryStatus.PENDING).exists()
-                return "busy" if pending else "done"
-            # skip_locked may skip a locked head and return a later one: never send out of order.
-            older = WebhookDelivery.objects.filter(
-                Q(created_at__lt=head.created_at) | Q(created_at=head.created_at, pk__lt=head.pk),
-                subscription_id=subscription_id, case_id=case_id, status=DeliveryStatus.PENDING)
-            if older.exists():
-                return "busy"
-            now = timezone.now()
-            if head.next_attempt_at > now:
-                return "waiting"
-            if not head.subscription.active:
-                _delivery_abandon(head, now, "subscription deactivated")
-                continue
-            if now - head.created_at > dt.timedelta(hours=float(settings.PDS_WEBHOOK_GIVE_UP_HOURS)):
-                _delivery_abandon(head, now, "gave up after the retention delay")
-                continue
-            code, text, error = _post(head)
-            head.attempts += 1
-            head.last_attempt_at, head.last_status_code, head.last_response = now, code, text
-            head.last_error = error
-            fields = ["attempts", "last_attempt_at", "last_status_code", "last_response", "last_error"]
-            if not error:
-                head.status, head.delivered_at = DeliveryStatus.DELIVERED, timezone.now()
-                head.save(update_fields=[*fields, "status", "delivered_at"])
-                audit_record(action="webhook_delivered", obj=head.case,
-                             patient_data=not head.payload.get("patient_identity_withheld", False),
-                             establishment_id=head.subscription.establishment_id,
-                             details={"event": head.event_type, "delivery": str(head.public_id),
-                                      "url": head.subscription.url, "status_code": code})
-                continue
-            head.next_attempt_at = now + webhook_backoff(head.attempts)
-            fields.append("next_attempt_at")
-            if head.attempts >= int(settings.PDS_WEBHOOK_INCIDENT_AFTER) and not head.incident_recorded:
-                from apps.traceability.models import IncidentKind
-                from apps.traceability.services import incident_record
-
-                incident_record(kind=IncidentKind.WEBHOOK_FAILED, source="api",
-                                summary=f"Webhook {head.event_type} to {head.subscription.url} failing: {error}",
-                                establishment_id=head.subscription.establishment_id, case_id=head.case_id,
-                                details={"delivery": str(head.public_id), "attempts": head.attempts})
-                head.incident_recorded = True
-                fields.append("incident_recorded")
-            head.save(update_fields=fields)
+        claimed = _delivery_claim(subscription_id=subscription_id, case_id=case_id)
+        if isinstance(claimed, str):
+            return claimed
+        if claimed is None:  # abandoned: the next one is the head now
+            continue
+        code, text, error = _post(claimed)
+        if _delivery_outcome_record(claimed, code=code, text=text, error=error) == "failed":
             return "failed"
     return "waiting"
+
+
+def _delivery_claim(*, subscription_id: int, case_id: int) -> WebhookDelivery | str | None:
+    """Lock the queue's head and lease it to this worker (see ``webhook_deliveries_drive``). Returns the
+    claimed delivery, None when the head was abandoned, or the outcome to return."""
+    with transaction.atomic(), acting_as(channel="worker"):
+        head = (WebhookDelivery.objects.select_for_update(of=("self",), skip_locked=True)
+                .select_related("subscription")
+                .filter(subscription_id=subscription_id, case_id=case_id, status=DeliveryStatus.PENDING)
+                .order_by("created_at", "pk").first())
+        if head is None:
+            pending = WebhookDelivery.objects.filter(subscription_id=subscription_id, case_id=case_id,
+                                                     status=DeliveryStatus.PENDING).exists()
+            return "busy" if pending else "done"
+        # skip_locked may skip a locked head and return a later one: never send out of order.
+        older = WebhookDelivery.objects.filter(
+            Q(created_at__lt=head.created_at) | Q(created_at=head.created_at, pk__lt=head.pk),
+            subscription_id=subscription_id, case_id=case_id, status=DeliveryStatus.PENDING)
+        if older.exists():
+            return "busy"
+        now = timezone.now()
+        if head.next_attempt_at > now:
+            return "waiting"
+        if not head.subscription.active:
+            _delivery_abandon(head, now, "subscription deactivated")
+            return None
+        if now - head.created_at > dt.timedelta(hours=float(settings.PDS_WEBHOOK_GIVE_UP_HOURS)):
+            _delivery_abandon(head, now, "gave up after the retention delay")
+            return None
+        head.next_attempt_at = now + webhook_send_lease()
+        head.save(update_fields=["next_attempt_at"])
+        return head
+
+
+def _delivery_outcome_record(head: WebhookDelivery, *, code: int | None, text: str, error: str) -> str:
+    """Record what the receiver answered. Returns "delivered", "failed", or "gone" when the delivery was
+    settled meanwhile (its lease ran out and another worker sent it again: at least once)."""
+    with transaction.atomic(), acting_as(channel="worker"):
+        current = (WebhookDelivery.objects.select_for_update(of=("self",))
+                   .filter(pk=head.pk, status=DeliveryStatus.PENDING)
+                   .only("pk", "attempts", "incident_recorded").first())
+        if current is None:
+            return "gone"
+        now = timezone.now()
+        head.attempts = current.attempts + 1
+        head.last_attempt_at, head.last_status_code, head.last_response = now, code, text
+        head.last_error = error
+        fields = ["attempts", "last_attempt_at", "last_status_code", "last_response", "last_error"]
+        if not error:
+            head.status, head.delivered_at = DeliveryStatus.DELIVERED, now
+            head.save(update_fields=[*fields, "status", "delivered_at"])
+            audit_record(action="webhook_delivered", obj=head.case,
+                         patient_data=not head.payload.get("patient_identity_withheld", False),
+                         establishment_id=head.subscription.establishment_id,
+                         details={"event": head.event_type, "delivery": str(head.public_id),
+                                  "url": head.subscription.url, "status_code": code})
+            return "delivered"
+        head.next_attempt_at = now + webhook_backoff(head.attempts)
+        fields.append("next_attempt_at")
+        if head.attempts >= int(settings.PDS_WEBHOOK_INCIDENT_AFTER) and not current.incident_recorded:
+            incident_record(kind=IncidentKind.WEBHOOK_FAILED, source="api",
+                            summary=f"Webhook {head.event_type} to {head.subscription.url} failing: {error}",
+                            establishment_id=head.subscription.establishment_id, case_id=head.case_id,
+                            details={"delivery": str(head.public_id), "attempts": head.attempts})
+            head.incident_recorded = True
+            fields.append("incident_recorded")
+        head.save(update_fields=fields)
+        return "failed"
 
 
 def _delivery_abandon(delivery: WebhookDelivery, now: dt.datetime, reason: str) -> None:
     delivery.status, delivery.last_error = DeliveryStatus.ABANDONED, reason
     delivery.save(update_fields=["status", "last_error"])
     if not delivery.incident_recorded:
-        from apps.traceability.models import IncidentKind
-        from apps.traceability.services import incident_record
-
         incident_record(kind=IncidentKind.WEBHOOK_FAILED, source="api", severity="critical",
                         summary=f"Webhook {delivery.event_type} to {delivery.subscription.url} abandoned: {reason}",
                         establishment_id=delivery.subscription.establishment_id, case_id=delivery.case_id,

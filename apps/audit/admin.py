@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib import admin
 
 from apps.audit.models import AuditEntry
@@ -29,6 +30,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
         rid = user_region_id(request.user)
         if rid is None:
             return qs
-        from apps.regions.selectors import establishments_for_region
-
-        return qs.filter(establishment_id__in=establishments_for_region(rid).values("id"))
+        # Entries keep a bare establishment id (no foreign key: audit sits below regions); the establishments
+        # of the region are read by model name, as a string ForeignKey names its model.
+        establishment = apps.get_model("regions", "Establishment")
+        return qs.filter(establishment_id__in=establishment.objects.filter(territory__region_id=rid).values("id"))

@@ -1,11 +1,16 @@
 """Append-only audit trail of every read and change of patient data and configuration.
 
-Each entry carries the hash of the previous one (a chain): altering or
-removing a row breaks the chain, which ``manage.py verify_audit`` reports.
-Rows are only ever inserted, by ``apps.audit.services.audit_record``.
+Rows are only ever inserted, by ``apps.audit.services.audit_record``, with no lock: each entry carries
+``mac``, an HMAC-SHA256 under ``PDS_AUDIT_KEY`` of its own content and random ``uid`` (so a copied row is
+refused by the unique constraint). Shortly after, the sealer (``audit_seal``, one at a time) chains the
+entries in order: one ``AuditSeal`` per entry, with its position ``seq`` and the keyed chain hash up to it,
+and appends checkpoints (count and head) to a file outside the database. ``manage.py verify_audit`` checks
+every MAC, the chain and the checkpoints. See docs/security.md for what this does and does not protect.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -40,8 +45,8 @@ class AuditEntry(models.Model):
     channel = models.CharField(_("channel"), max_length=10, blank=True)
     ip = models.GenericIPAddressField(_("from address"), null=True, blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64, blank=True)
-    hash = models.CharField(max_length=64, blank=True)
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    mac = models.CharField(max_length=64, editable=False)
 
     class Meta:
         verbose_name = _("audit entry")
@@ -51,3 +56,21 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action} {self.object_type}#{self.object_id}"
+
+
+class AuditSeal(models.Model):
+    """An entry's place in the sealed chain: ``chain_hash`` = HMAC(key, previous chain_hash, seq, entry id,
+    entry mac). Written only by the sealer, in ``seq`` order without gaps; never updated."""
+
+    entry = models.OneToOneField(AuditEntry, on_delete=models.PROTECT, related_name="seal")
+    seq = models.BigIntegerField(unique=True)
+    chain_hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("audit seal")
+        verbose_name_plural = _("audit seals")
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} -> entry {self.entry_id}"

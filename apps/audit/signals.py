@@ -13,7 +13,7 @@ from django.dispatch import receiver
 
 from apps.audit.services import audit_record
 from apps.core.context import actor_from_user
-from apps.core.middleware import client_ip
+from apps.core.net import client_ip
 
 
 def _ip(request: Any) -> str | None:

@@ -1,4 +1,5 @@
-"""One error type for business rule violations, mapped to HTTP by one handler."""
+"""The domain's errors: ApplicationError and its kinds, raised by services when a rule refuses an operation.
+Mapped to HTTP (RFC 9457 problem documents) in one place, apps.core.problems."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5
+# Four missed beats: one late write (a busy database) is not an outage, a process gone 20 s is.
 STALE_AFTER = timedelta(seconds=20)
 
 
@@ -34,6 +35,27 @@ def heartbeat_alive(kind: str) -> bool:
     from apps.core.models import Heartbeat
 
     return Heartbeat.objects.filter(kind=kind, last_seen__gte=timezone.now() - STALE_AFTER).exists()
+
+
+def heartbeat_age_seconds(kind: str) -> float | None:
+    """Seconds since the freshest heartbeat of ``kind`` (None: never seen). Shown by /healthz beside the
+    verdict, so that "down" says since when."""
+    from django.db.models import Max
+
+    from apps.core.models import Heartbeat
+
+    last = Heartbeat.objects.filter(kind=kind).aggregate(last=Max("last_seen"))["last"]
+    return None if last is None else round(max(0.0, (timezone.now() - last).total_seconds()), 1)
+
+
+def supervised_processes() -> dict[str, Any] | None:
+    """The children of the newest live ``run_platform`` supervisor (pid, restarts, last exit), or None when
+    the platform is not run by one (e.g. one container per process under docker compose)."""
+    from apps.core.models import Heartbeat
+
+    info = (Heartbeat.objects.filter(kind="supervisor", last_seen__gte=timezone.now() - STALE_AFTER)
+            .order_by("-last_seen").values_list("info", flat=True).first())
+    return None if info is None else dict(info.get("children", {}))
 
 
 def start_heartbeat_thread(kind: str, info: dict[str, Any] | None = None, name: str | None = None) -> threading.Event:

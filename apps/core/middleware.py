@@ -5,14 +5,9 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from apps.core.context import actor_from_user, reset_actor, set_actor
+from apps.core.net import client_ip  # X-Forwarded-For only from trusted proxies (apps/core/net.py)
 
-
-def client_ip(request: HttpRequest) -> str | None:
-    # Behind the production reverse proxy the first X-Forwarded-For hop is the client.
-    fwd = request.META.get("HTTP_X_FORWARDED_FOR")
-    if fwd:
-        return fwd.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR")
+__all__ = ["RequestContextMiddleware", "client_ip"]
 
 
 class RequestContextMiddleware:

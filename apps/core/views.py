@@ -1,48 +1,12 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.views import defaults
 
-from apps.core.heartbeat import heartbeat_alive
-
-
-def _check_database() -> str:
-    try:
-        with connection.cursor() as cur:
-            cur.execute("SELECT 1")
-        return "ok"
-    except Exception as exc:  # reported, not raised: this is a health probe
-        return f"error: {exc.__class__.__name__}"
-
-
-def _check_broker() -> str:
-    from pds_platform.celery import app
-
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        return "ok"
-    except Exception as exc:
-        return f"error: {exc.__class__.__name__}"
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    db = _check_database()
-    checks = {
-        "database": db,
-        "broker": _check_broker(),
-        "worker": ("ok" if heartbeat_alive("worker") else "down") if db == "ok" else "unknown",
-        "gateway": ("ok" if heartbeat_alive("gateway") else "down") if db == "ok" else "unknown",
-    }
-    healthy = all(v == "ok" for v in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks,
-         "dicom": {"aet": settings.PDS_DICOM_AET, "port": settings.PDS_DICOM_PORT}},
-        status=200 if healthy else 503,
-    )
+from apps.core.problems import TOO_LARGE_DETAIL, django_problem, is_api_request
 
 
 @login_required
@@ -54,3 +18,35 @@ def home(request: HttpRequest) -> HttpResponse:
 
 # role -> URL name of that role's landing page.
 ROLE_HOME: dict[str, str] = {}
+
+
+# --- Error handlers (pds_platform/urls.py): problem documents under /api/, Django's pages elsewhere ----------
+
+def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.bad_request(request, exception)  # type: ignore[arg-type]
+    if isinstance(exception, RequestDataTooBig):
+        return django_problem(413, "Content too large", TOO_LARGE_DETAIL, "too_large")
+    return django_problem(400, "Bad request", "The request is malformed.", "bad_request")
+
+
+def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.permission_denied(request, exception)  # type: ignore[arg-type]
+    return django_problem(403, "Permission denied", "You do not have permission to perform this action.",
+                          "permission_denied")
+
+
+def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.page_not_found(request, exception)  # type: ignore[arg-type]
+    # No API route matches the path: an unknown URL, or an identifier its route's pattern refuses.
+    return django_problem(404, "Not found", "No API operation at this path: check it against /api/schema/.",
+                          "not_found")
+
+
+def error_500(request: HttpRequest) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.server_error(request)
+    return django_problem(500, "Server error", "The platform failed to answer; the error is logged.",
+                          "server_error")

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from apps.accounts.models import Role
-from apps.core.admin_mixins import RegionScopedAdmin
+from apps.audit.admin_mixins import RegionScopedAdmin
 from apps.dashboards.models import RiskEntry, TrainingSession
 
 

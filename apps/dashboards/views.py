@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -49,13 +49,13 @@ class FilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         from apps.regions.models import Establishment, Modality, Territory
 
-        self.fields["territory"].choices = [("", "—")] + list(
+        cast(forms.ChoiceField, self.fields["territory"]).choices = [("", "—")] + list(
             Territory.objects.filter(region_id=region_id).order_by("name").values_list("pk", "name"))
         sites = Establishment.objects.filter(territory__region_id=region_id, kind="requesting").order_by("name")
         if scope_establishment_id:
             sites = sites.filter(pk=scope_establishment_id)
-        self.fields["site"].choices = [("", "—")] + list(sites.values_list("pk", "name"))
-        self.fields["modality"].choices = [("", "—")] + list(Modality.objects.values_list("code", "code"))
+        cast(forms.ChoiceField, self.fields["site"]).choices = [("", "—")] + list(sites.values_list("pk", "name"))
+        cast(forms.ChoiceField, self.fields["modality"]).choices = [("", "—")] + list(Modality.objects.values_list("code", "code"))
 
 
 def _scope(request: HttpRequest) -> tuple[int, int | None]:

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from apps.core.admin_mixins import RegionScopedAdmin
+from apps.audit.admin_mixins import RegionScopedAdmin
 from apps.regions.models import (
     Agreement,
     DicomNode,

@@ -10,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import holidays
 
-PARIS = ZoneInfo("Europe/Paris")
+from apps.core.timezones import PARIS
 
 WEEKNIGHT = "weeknight"
 WEEKEND = "weekend"

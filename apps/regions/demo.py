@@ -1,8 +1,9 @@
 """Load the demo region from ``fixtures/demo_region.json``. Idempotent: a second run changes nothing.
 
-Other apps add their part of the demo (rosters, routing rules, sample cases)
+Other apps add their part of the demo (accounts, rosters, routing rules, sample cases)
 with a module ``apps.<app>.demo`` exposing ``load(spec, ctx)``; they are
-called in the order of DEMO_EXTENSIONS, each after the mesh exists.
+called in the order of DEMO_EXTENSIONS, each after the mesh exists (imported by name: regions sits
+below them and imports none of them).
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
-from apps.accounts.models import Membership, User
 from apps.regions.models import (
     Agreement,
     DicomNode,
@@ -30,8 +29,11 @@ from apps.regions.models import (
     Territory,
 )
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
 DEMO_FILE = Path(settings.BASE_DIR) / "fixtures" / "demo_region.json"
-DEMO_EXTENSIONS = ["apps.rosters.demo", "apps.routing.demo", "apps.worklist.demo", "apps.dashboards.demo"]
+DEMO_EXTENSIONS = ["apps.accounts.demo", "apps.rosters.demo", "apps.routing.demo", "apps.worklist.demo", "apps.dashboards.demo"]
 
 
 @dataclass
@@ -92,32 +94,11 @@ def demo_region_load(path: Path = DEMO_FILE) -> DemoContext:
     for a in spec["agreements"]:
         ag, c = Agreement.objects.get_or_create(
             requesting=ctx.establishments[a["requesting"]], partner=ctx.establishments[a["partner"]],
-            valid_from=_date(a["valid_from"]),
+            valid_from=dt.date.fromisoformat(a["valid_from"]),  # required: the column is NOT NULL
             defaults={"valid_until": _date(a["valid_until"]), "status": a["status"], "signed_on": _date(a["signed_on"])})
         if c:
             ag.modalities.set(a["modalities"])
         ctx.count("agreements", c)
-    # One hash for every demo account: PBKDF2 is slow on purpose, and the demo has 30 accounts.
-    demo_hash = make_password(spec["password"])
-    for u in spec["users"]:
-        user = User.objects.filter(username=u["username"]).first()
-        if user is None:
-            user = User(username=u["username"], first_name=u["first_name"], last_name=u["last_name"],
-                        role=u["role"], email=u.get("email", ""), rpps=u.get("rpps", ""), phone=u.get("phone", ""),
-                        birth_date=_date(u.get("birth_date")), subspecialties=u.get("subspecialties", []),
-                        volunteers_over_60=u.get("volunteers_over_60", False),
-                        region=region if u.get("region") else None,
-                        is_staff=u["role"] in ("ars_coordinator", "establishment_admin"))
-            user.password = demo_hash
-            user.save()
-            if u["role"] == "ars_coordinator":
-                _grant_coordinator_permissions(user)
-            if u.get("establishment"):
-                Membership.objects.create(user=user, establishment=ctx.establishments[u["establishment"]])
-            if u.get("authorised_sites"):
-                user.authorised_sites.set([ctx.establishments[k] for k in u["authorised_sites"]])
-            ctx.count("users", True)
-        ctx.users[u["username"]] = user
     for module_name in DEMO_EXTENSIONS:
         try:
             module = importlib.import_module(module_name)
@@ -128,14 +109,3 @@ def demo_region_load(path: Path = DEMO_FILE) -> DemoContext:
         module.load(spec, ctx)
     return ctx
 
-
-def _grant_coordinator_permissions(user: User) -> None:
-    """A coordinator administers the mesh, rosters and routing of their region in the admin."""
-    from django.contrib.auth.models import Group, Permission
-
-    group, created = Group.objects.get_or_create(name="ARS coordinators")
-    if created or not group.permissions.exists():
-        group.permissions.set(Permission.objects.filter(content_type__app_label__in=[
-            "regions", "accounts", "rosters", "routing", "traceability", "dashboards", "audit", "api", "studies",
-            "worklist"]).exclude(codename__startswith="delete_audit"))
-    user.groups.add(group)

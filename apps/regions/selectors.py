@@ -102,3 +102,9 @@ def nearest_ultrasound_referrals(site: Establishment, *, paediatric: bool = Fals
         out.append(UltrasoundReferral(centre.pk, centre.name, centre.phone_24h, round(km, 1), minutes,
                                       minutes <= region.ultrasound_max_travel_minutes, centre.paediatric_ultrasound))
     return sorted(out, key=lambda r: r.travel_minutes)
+
+
+def dicom_senders_active() -> list[tuple[str, str]]:
+    """The calling AE titles allowed to send, with their establishment (the run_platform banner)."""
+    return [(n.ae_title, n.establishment.name)
+            for n in DicomNode.objects.select_related("establishment").filter(active=True).order_by("ae_title")]

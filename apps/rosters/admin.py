@@ -11,7 +11,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from apps.core.admin_mixins import RegionScopedAdmin, user_region_id
+from apps.audit.admin_mixins import RegionScopedAdmin
+from apps.core.admin_mixins import user_region_id
 from apps.rosters.models import OnCallLine, Shift
 from apps.rosters.services import roster_import_csv, shift_violations
 
@@ -37,7 +38,8 @@ class ShiftForm(forms.ModelForm):
         fields = ("line", "radiologist", "start", "end", "kind", "role")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # ModelForm.clean() returns cleaned_data; the stubs type it optional
+        data = self.cleaned_data
         line, who, start, end = (data.get(k) for k in ("line", "radiologist", "start", "end"))
         if line and who and start and end and end > start:
             violations = shift_violations(line=line, radiologist=who, start=start, end=end,
@@ -80,7 +82,10 @@ class ShiftAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
         regions = Region.objects.all() if region_id is None else Region.objects.filter(pk=region_id)
         result = None
         form = CsvImportForm(request.POST or None, request.FILES or None)
-        region_choice = request.POST.get("region") or (str(regions.first().pk) if regions.exists() else "")
+        region_choice = request.POST.get("region") or ""
+        if not region_choice:
+            first_region = regions.first()
+            region_choice = str(first_region.pk) if first_region is not None else ""
         if request.method == "POST" and form.is_valid() and regions.filter(pk=region_choice or 0).exists():
             content = form.cleaned_data["file"].read().decode("utf-8-sig", errors="replace")
             result = roster_import_csv(region_id=int(region_choice), content=content)

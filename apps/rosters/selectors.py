@@ -1,4 +1,5 @@
-"""Reads of rosters: shifts covering an instant, the weekly coverage report, a radiologist's shifts."""
+"""Reads of rosters: shifts covering an instant, who is on duty on a line, a user's lines, the weekly coverage
+report, a radiologist's shifts. Only shifts and lines: the routing rules are routing's."""
 
 from __future__ import annotations
 
@@ -14,6 +15,37 @@ from apps.regions.calendar import pds_periods
 from apps.regions.models import Establishment, EstablishmentKind, Modality, Region
 from apps.regions.selectors import agreements_in_force, region_calendar_spec
 from apps.rosters.models import OnCallLine, Shift, ShiftRole
+
+
+@dataclass(frozen=True)
+class OnDuty:
+    radiologist_id: int
+    name: str
+    phone: str
+    line_id: int
+    line_name: str
+    line_phone: str
+    role: str
+    shift_kind: str
+    shift_end: dt.datetime
+
+
+def on_duty_from_shifts(shifts: QuerySet[Shift]) -> list[OnDuty]:
+    """Who holds these shifts, ordered by line, role and radiologist."""
+    return [OnDuty(s.radiologist_id, s.radiologist.display_name, s.radiologist.phone, s.line_id, s.line.name,
+                   s.line.phone, s.role, s.kind, s.end)
+            for s in shifts.select_related("radiologist", "line").order_by("line__name", "role", "radiologist_id")]
+
+
+def on_duty_for_line(*, line_id: int, at: dt.datetime) -> list[OnDuty]:
+    """Who is on duty on one line at ``at`` (the routing rules are not involved: see routing.selectors.on_duty)."""
+    return on_duty_from_shifts(Shift.objects.filter(line_id=line_id, line__active=True, start__lte=at, end__gt=at))
+
+
+def lines_for_user(*, user_id: int, at: dt.datetime) -> QuerySet[OnCallLine]:
+    """Lines on which the user has a shift covering ``at`` (scopes the radiologist's worklist)."""
+    return OnCallLine.objects.filter(shifts__radiologist_id=user_id, shifts__start__lte=at, shifts__end__gt=at,
+                                     active=True).distinct()
 
 
 def shifts_covering(*, at: dt.datetime) -> QuerySet[Shift]:

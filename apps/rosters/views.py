@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from icalendar import Calendar, Event
 
+from apps.accounts.decorators import AuthenticatedHttpRequest
 from apps.accounts.models import Role, User
 from apps.core.admin_mixins import user_region_id
 from apps.regions.calendar import PARIS
@@ -75,7 +76,7 @@ def ical_feed(request: HttpRequest, user_id: int, token: str) -> HttpResponse:
 
 
 @login_required
-def my_ical(request: HttpRequest) -> HttpResponse:
+def my_ical(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Shows the signed-in radiologist the address of their feed."""
     user = request.user
     url = request.build_absolute_uri(f"/rosters/ical/{user.pk}/{ical_token(user.pk)}.ics")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
@@ -8,7 +8,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from apps.core.admin_mixins import RegionScopedAdmin
+from apps.audit.admin_mixins import RegionScopedAdmin
 from apps.routing.models import (
     Notification,
     RoutingDecision,
@@ -17,9 +17,15 @@ from apps.routing.models import (
     validate_rule_targets,
 )
 
+if TYPE_CHECKING:
+    from apps.regions.models import Modality
+
 
 class TargetFormSet(BaseInlineFormSet):
     """Refuses a rule whose target has no agreement in force with a site of the rule's scope."""
+
+    # Set by RoutingRuleAdmin._create_formsets on a POST: the modalities chosen in the rule's form (unsaved).
+    parent_form_data: list[Modality] | None
 
     def clean(self) -> None:
         super().clean()
@@ -55,7 +61,8 @@ class RoutingRuleForm(forms.ModelForm):
     def _post_clean(self) -> None:
         # The targets formset checks the agreements with the targets and modalities being submitted.
         self.instance._skip_target_check = True
-        super()._post_clean()
+        # Django's private hook for model validation after clean(); django-stubs does not declare it.
+        super()._post_clean()  # type: ignore[misc]
 
 
 @admin.register(RoutingRule)

@@ -34,5 +34,5 @@ def load(spec: dict[str, Any], ctx: Any) -> None:
             continue
         rule = RoutingRule(region=region, name=name, scope_kind=scope, **where, **DELAYS)
         routing_rule_save(rule=rule, modality_codes=["CT", "MR", "XR"],
-                          line_ids=[lines[k].pk for k in targets if lines.get(k)])
+                          line_ids=[line.pk for k in targets if (line := lines.get(k)) is not None])
         ctx.count("routing_rules", True)

@@ -1,10 +1,12 @@
 """Pluggable notification channels: in-app (a row the live worklist shows), email (Django mail) and
 SMS/pager (backend chosen by settings.PDS_SMS_BACKEND: console or file for the demo).
 
-Notification rows are created in the routing transaction; delivery happens after
-commit (never send an SMS for an assignment that rolled back). A failed
-delivery of an assignment alert makes the case escalate at once (its
-escalation_due_at is set to now, the beat task moves it on at its next tick).
+Notification rows are created in the routing transaction; once it commits, one Celery message per
+email or SMS row asks a worker to deliver it (task ``routing.deliver_notification``, late ack, retried with
+backoff, a no-op for a row no longer pending), so no web request waits on a mail or SMS server, and an SMS is
+never sent for an assignment that rolled back. The beat sweeper re-sends the message of a row left pending
+(broker down at commit). A failed delivery of an assignment alert makes the case escalate at once
+(apps.routing.services.notification_deliver).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.routing.models import Channel, DeliveryStatus, Notification
+from pds_platform.celery import app
 
 log = logging.getLogger(__name__)
 
@@ -66,32 +69,27 @@ def notification_create(*, user: Any, case: Any, kind: str, title: str, body: st
     Notification.objects.bulk_create(rows)
     ids = [n.pk for n in rows if n.status == DeliveryStatus.PENDING]
     if ids:
-        transaction.on_commit(lambda: notifications_deliver(ids))
+        transaction.on_commit(lambda: notifications_deliver_enqueue(ids))
     return rows
 
 
-def _deliver_one(n: Notification) -> None:
+DELIVER_TASK = "routing.deliver_notification"
+
+
+def notifications_deliver_enqueue(ids: list[int]) -> None:
+    """Ask a worker to deliver each notification (called after commit). Only a hint: the beat sweeper re-sends
+    the message of a notification still pending (apps.routing.services.notifications_pending_redrive)."""
+    for notification_id in ids:
+        try:
+            app.send_task(DELIVER_TASK, args=[notification_id])
+        except Exception:  # broker down: the sweeper will find the pending row
+            log.warning("could not enqueue delivery of notification %s", notification_id, exc_info=True)
+
+
+def notification_send(n: Notification) -> None:
+    """Send one email or SMS through its backend; raises what the backend raises."""
     text = f"{n.title} {n.body}".strip()
     if n.channel == Channel.EMAIL:
         send_mail(n.title, n.body or n.title, settings.DEFAULT_FROM_EMAIL, [n.address])
     elif n.channel == Channel.SMS:
         sms_backend().send(phone=n.address, text=text[:300])
-
-
-def notifications_deliver(ids: list[int]) -> None:
-    """Deliver pending notifications; record the outcome; a failed assignment alert escalates the case."""
-    from apps.routing.services import delivery_failed
-
-    sent: list[int] = []
-    for n in Notification.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING):
-        try:
-            _deliver_one(n)
-        except Exception as exc:  # any backend failure is recorded and counts toward escalation
-            log.warning("notification %s via %s failed: %s", n.pk, n.channel, exc)
-            Notification.objects.filter(pk=n.pk).update(status=DeliveryStatus.FAILED, error=str(exc)[:300])
-            if n.case_id and n.kind == "assigned":
-                delivery_failed(case_id=n.case_id, user_id=n.user_id, channel=n.channel, error=str(exc))
-            continue
-        sent.append(n.pk)
-    if sent:
-        Notification.objects.filter(pk__in=sent).update(status=DeliveryStatus.SENT, sent_at=timezone.now())

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -17,6 +17,7 @@ from apps.regions.calendar import pds_kind_at
 from apps.regions.models import Establishment, PoolingZone
 from apps.regions.selectors import agreements_in_force, region_calendar_spec
 from apps.rosters.models import OnCallLine, Shift
+from apps.rosters.selectors import OnDuty, on_duty_from_shifts
 from apps.routing.models import Notification, RoutingRule, RoutingTarget
 from apps.routing.rules import (
     DAYTIME,
@@ -27,36 +28,14 @@ from apps.routing.rules import (
     TargetFacts,
     case_load_weight,
 )
-
-
-@dataclass(frozen=True)
-class OnDuty:
-    radiologist_id: int
-    name: str
-    phone: str
-    line_id: int
-    line_name: str
-    line_phone: str
-    role: str
-    shift_kind: str
-    shift_end: dt.datetime
-
-
-def _on_duty(shifts: QuerySet[Shift]) -> list[OnDuty]:
-    return [OnDuty(s.radiologist_id, s.radiologist.display_name, s.radiologist.phone, s.line_id, s.line.name,
-                   s.line.phone, s.role, s.kind, s.end)
-            for s in shifts.select_related("radiologist", "line").order_by("line__name", "role", "radiologist_id")]
-
-
-def on_duty_for_line(*, line_id: int, at: dt.datetime) -> list[OnDuty]:
-    return _on_duty(Shift.objects.filter(line_id=line_id, line__active=True, start__lte=at, end__gt=at))
+from apps.worklist.models import OPEN_STATUSES, Case
 
 
 def on_duty(*, site_id: int, modality_code: str, at: dt.datetime) -> list[OnDuty]:
     """Who is on duty for modality M at site S at time T: the radiologists of the lines serving the site for
     that modality, in the order of the routing rule that applies (first target first), primaries first."""
     site = Establishment.objects.select_related("territory__region").get(pk=site_id)
-    rows = _on_duty(Shift.objects.filter(line__served_sites=site_id, line__modalities=modality_code,
+    rows = on_duty_from_shifts(Shift.objects.filter(line__served_sites=site_id, line__modalities=modality_code,
                                          line__active=True, start__lte=at, end__gt=at))
     facts = case_facts_for(site=site, modality_code=modality_code, eligible=True, urgency="urgent", at=at)
     from apps.routing.rules import match_rule
@@ -68,12 +47,6 @@ def on_duty(*, site_id: int, modality_code: str, at: dt.datetime) -> list[OnDuty
     return sorted(rows, key=lambda d: (order.get(d.line_id, 99), d.line_name, role_rank.get(d.role, 3)))
 
 
-def lines_for_user(*, user_id: int, at: dt.datetime) -> QuerySet[OnCallLine]:
-    """Lines on which the user has a shift covering ``at`` (scopes the radiologist's worklist)."""
-    return OnCallLine.objects.filter(shifts__radiologist_id=user_id, shifts__start__lte=at, shifts__end__gt=at,
-                                     active=True).distinct()
-
-
 def unread_notifications(*, user_id: int) -> QuerySet[Notification]:
     return Notification.objects.filter(user_id=user_id, channel="in_app", read_at__isnull=True).select_related("case")
 
@@ -83,13 +56,10 @@ _OPEN_ASSIGNMENT = ("offered", "acknowledged")
 
 def _load_expression() -> Any:
     """Weighted open cases of the radiologist of the outer row (see rules.case_load_weight)."""
-    from apps.worklist.models import OPEN_STATUSES
-    from apps.worklist.models import Case as CaseModel
-
     urgency = DbCase(When(urgency="vital", then=Value(URGENCY_WEIGHT["vital"])),
                      When(urgency="urgent", then=Value(URGENCY_WEIGHT["urgent"])),
                      default=Value(URGENCY_WEIGHT["deferred"]), output_field=FloatField())
-    total = (CaseModel.objects.filter(assigned_to_id=OuterRef("radiologist_id"), status__in=OPEN_STATUSES,
+    total = (Case.objects.filter(assigned_to_id=OuterRef("radiologist_id"), status__in=OPEN_STATUSES,
                                       assignment_state__in=_OPEN_ASSIGNMENT)
              .order_by().values("assigned_to_id").annotate(total=Sum(F("modality__weight") * urgency))
              .values("total"))
@@ -98,8 +68,6 @@ def _load_expression() -> Any:
 
 def radiologist_loads(radiologist_ids: list[int]) -> dict[int, float]:
     """Weighted open cases per radiologist (offered or acknowledged and not yet reported)."""
-    from apps.worklist.models import OPEN_STATUSES, Case
-
     loads = dict.fromkeys(radiologist_ids, 0.0)
     if not radiologist_ids:
         return loads
@@ -138,12 +106,25 @@ def case_facts_for(*, site: Establishment, modality_code: str, eligible: bool, u
                      period_kind_at(site.territory.region, at), subspecialty)
 
 
-def _rules_sql() -> str:
+def _in_list(column: str, name: str, n: int) -> str:
+    """``column IN (%(name_0)s, ...)``, portable where ``= ANY(%(list)s)`` is PostgreSQL's only; an empty
+    list is false (``IN ()`` is a syntax error on both databases)."""
+    if n == 0:
+        return "1 = 0"
+    return f"{column} IN ({', '.join(f'%({name}_{i})s' for i in range(n))})"
+
+
+@functools.lru_cache(maxsize=64)
+def _rules_sql(n_partners: int, n_zones: int) -> str:
+    """The rules-and-targets statement for ``n_partners`` partner sites and ``n_zones`` pooling zones:
+    plain SQL that PostgreSQL and SQLite both run, cached per shape (a region has a handful)."""
     models: dict[str, type[Model]] = {
         "rule": RoutingRule, "rule_mod": RoutingRule.modalities.through, "target": RoutingTarget,
         "line": OnCallLine, "served": OnCallLine.served_sites.through, "line_mod": OnCallLine.modalities.through,
         "holder": OnCallLine.holders.through}
     t = {name: model._meta.db_table for name, model in models.items()}
+    partners = _in_list("h.establishment_id", "partner", n_partners)
+    zones = _in_list("r.zone_id", "zone", n_zones)
     return f"""
         SELECT r.id, r.name, r.scope_kind, r.site_id, r.zone_id, r.period_kinds, r.priority,
                r.delay_vital_minutes, r.delay_urgent_minutes, r.delay_deferred_minutes,
@@ -151,13 +132,13 @@ def _rules_sql() -> str:
                EXISTS (SELECT 1 FROM {t["served"]} s WHERE s.oncallline_id = l.id AND s.establishment_id = %(site)s),
                EXISTS (SELECT 1 FROM {t["line_mod"]} m WHERE m.oncallline_id = l.id AND m.modality_id = %(modality)s),
                EXISTS (SELECT 1 FROM {t["holder"]} h WHERE h.oncallline_id = l.id
-                       AND (h.establishment_id = %(site)s OR h.establishment_id = ANY(%(partners)s)))
+                       AND (h.establishment_id = %(site)s OR {partners}))
         FROM {t["rule"]} r
         JOIN {t["rule_mod"]} rm ON rm.routingrule_id = r.id AND rm.modality_id = %(modality)s
         LEFT JOIN {t["target"]} tg ON tg.rule_id = r.id
         LEFT JOIN {t["line"]} l ON l.id = tg.line_id
         WHERE r.region_id = %(region)s AND r.active
-          AND ((r.scope_kind = 'site' AND r.site_id = %(site)s) OR (r.scope_kind = 'zone' AND r.zone_id = ANY(%(zones)s)))
+          AND ((r.scope_kind = 'site' AND r.site_id = %(site)s) OR (r.scope_kind = 'zone' AND {zones}))
         ORDER BY r.id, tg."order", tg.id"""
 
 
@@ -168,16 +149,21 @@ def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.d
     agreement in force with the site (``apps.regions.selectors.agreements_in_force``)?
 
     This runs for every decision, hence one SQL statement for rules and targets (the ORM spent more time
-    compiling the equivalent queryset than PostgreSQL spent running it). ``RuleFacts.modalities`` holds only
+    compiling the equivalent queryset than PostgreSQL spent running it). The statement is portable: the
+    partner and zone lists are spelled ``IN (...)`` with one placeholder each, never PostgreSQL's
+    ``= ANY(array)``, so the embedded SQLite demo routes the same way. ``RuleFacts.modalities`` holds only
     ``modality_code``: the rules were filtered on it."""
     if zone_ids is None:
         zone_ids = frozenset(PoolingZone.objects.filter(territories__establishments=site_id)
                              .values_list("pk", flat=True))
-    partners = list(agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality_code)
-                    .values_list("partner_id", flat=True))
+    partners = sorted(set(agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality_code)
+                          .values_list("partner_id", flat=True)))
+    zones = sorted(zone_ids)
+    params: dict[str, Any] = {"site": site_id, "modality": modality_code, "region": region_id}
+    params.update({f"partner_{i}": pk for i, pk in enumerate(partners)})
+    params.update({f"zone_{i}": pk for i, pk in enumerate(zones)})
     with connection.cursor() as cur:
-        cur.execute(_rules_sql(), {"site": site_id, "modality": modality_code, "partners": partners,
-                                   "region": region_id, "zones": sorted(zone_ids)})
+        cur.execute(_rules_sql(len(partners), len(zones)), params)
         rows = cur.fetchall()
     rules: dict[int, tuple[Any, ...]] = {}
     targets: dict[int, list[TargetFacts]] = {}
@@ -189,7 +175,7 @@ def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.d
                 agreement=bool(row[17]), overflow_threshold=row[13]))
     out = []
     for pk, (_pk, name, scope, site, zone, periods, priority, d_vital, d_urgent, d_deferred) in rules.items():
-        if isinstance(periods, str):
+        if isinstance(periods, str):  # SQLite returns the JSON column as text
             periods = json.loads(periods)
         out.append(RuleFacts(pk, name, scope, site, zone, frozenset({modality_code}), frozenset(periods or []),
                              tuple(targets.get(pk, ())), priority, (d_vital, d_urgent, d_deferred)))

@@ -7,28 +7,62 @@ is unique as the last guard. The decision itself is the pure function
 ``apps.routing.rules.decide``; this module loads its facts, stores it with its
 reasons, records the case event and the audit entry in the same transaction,
 and notifies after commit.
+
+A routing attempt that fails with an error (a database error, a bug) changes
+nothing: its transaction is rolled back, the case stays unassigned and its
+studies stay ``complete``. The failure is recorded apart (``routing_failure_record``:
+one timeline event and one incident per run of failures) and the attempt is
+retried by the task, then by the reconciler, which moves on to the other cases.
+
+Locks follow docs/locking.md: the case row only (``of=("self",)``, never its site, modality or
+radiologist), and no study row while the case is locked. The gateway's late-image path locks the study,
+then its case; routing marking the studies ``routed`` inside its case-locked transaction was the other
+order and deadlocked with it, so the studies are marked once the decision has committed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts.models import Role, User
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, NotFoundError, PermissionDeniedError
 from apps.regions.models import Modality
-from apps.routing.models import DecisionOutcome, Purpose, RoutingDecision, RoutingRule, validate_rule_targets
+from apps.regions.selectors import nearest_ultrasound_referrals
+from apps.routing.models import (
+    DecisionOutcome,
+    Notification,
+    Purpose,
+    RoutingDecision,
+    RoutingRule,
+    validate_rule_targets,
+)
+from apps.routing.models import DeliveryStatus as NotificationStatus
+from apps.routing.notifiers import notification_create, notification_send, notifications_deliver_enqueue
 from apps.routing.rules import ASSIGNED, COORDINATOR, Decision, decide, match_rule
 from apps.routing.selectors import case_facts_for, duty_candidates, rule_facts_for
+from apps.studies.services import studies_routed_mark
+from apps.traceability.models import IncidentKind, Severity
+from apps.traceability.services import incident_record
 from apps.worklist.models import OPEN_STATUSES, AssignmentState, Case, CaseEventKind, CaseStatus
 from apps.worklist.services import case_event_add
 
+log = logging.getLogger(__name__)
+
 ROUTABLE = {CaseStatus.AWAITING_VALIDATION: Purpose.VALIDATION, CaseStatus.AWAITING_READING: Purpose.READING}
 ACTIVE_ASSIGNMENT = (AssignmentState.OFFERED, AssignmentState.ACKNOWLEDGED)
+# A case is in someone's hands when a radiologist is offered it, acknowledged it or reads it, or when the
+# coordinator was alerted because nobody could take it. Unassigned (routing not done, or failed) it is not.
+CASE_HANDLED = (Q(assignment_state__in=[AssignmentState.OFFERED, AssignmentState.ACKNOWLEDGED,
+                                        AssignmentState.COORDINATOR])
+                | Q(claimed_by__isnull=False))
 
 
 def _locked_case(case_id: int) -> Case | None:
@@ -67,8 +101,6 @@ def routing_decide(case: Case, *, at: dt.datetime, level: int = 0,
 
 def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None) -> Case:
     """Decide for a locked case and write the outcome (assignment or coordinator)."""
-    from apps.routing.notifiers import notification_create
-
     now = timezone.now()
     decision, ms = routing_decide(case, at=now, level=level, excluded=_excluded(case))
     attempt = RoutingDecision.objects.filter(case=case).count()
@@ -109,11 +141,6 @@ def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None)
 
 
 def _to_coordinator(case: Case, decision: Decision, *, now: dt.datetime, actor_id: int | None) -> None:
-    from apps.accounts.models import Role, User
-    from apps.routing.notifiers import notification_create
-    from apps.traceability.models import IncidentKind
-    from apps.traceability.services import incident_record
-
     Case.objects.filter(pk=case.pk).update(assignment_state=AssignmentState.COORDINATOR, assigned_to=None,
                                            escalation_level=decision.level, escalation_due_at=None)
     case.refresh_from_db()
@@ -133,22 +160,56 @@ def _to_coordinator(case: Case, decision: Decision, *, now: dt.datetime, actor_i
                             body=why)
 
 
-@transaction.atomic
 def case_route(*, case_id: int, trigger: str = "route") -> Case | None:
     """Assign a case awaiting validation or reading that nobody holds yet. Idempotent: a case already
-    offered, acknowledged, escalated to the coordinator, or in another status is left alone."""
+    offered, acknowledged, escalated to the coordinator, or in another status is left alone.
+
+    An error rolls the attempt back, is recorded on the case (``routing_failure_record``) and raised again
+    (the task retries it; the reconciler too)."""
+    try:
+        case, handled = _case_route(case_id=case_id, trigger=trigger)
+    except Exception as exc:
+        _failure_record_safely(case_id=case_id, trigger=trigger, error=exc)
+        raise
+    if handled:
+        _studies_routed_mark_safely(case_id)
+    return case
+
+
+def case_studies_routed_mark(*, case_id: int | None = None) -> int:
+    """Mark ``routed`` the complete studies whose case routing has taken in hand (``CASE_HANDLED``): those of
+    ``case_id``, or all (the reconciler's sweep). One statement; the studies' side is ``studies_routed_mark``."""
+    cases = Case.objects.filter(CASE_HANDLED)
+    if case_id is not None:
+        cases = cases.filter(pk=case_id)
+    return studies_routed_mark(case_ids=cases.values("pk"))
+
+
+def _studies_routed_mark_safely(case_id: int) -> None:
+    """Mark the case's studies ``routed`` after the decision committed, with the case lock released (study
+    rows are locked before case rows: docs/locking.md). Never for a decision that was rolled back; should
+    this fail, or the process die first, the reconciler's sweep (``unassigned_reconcile``) marks them."""
+    try:
+        case_studies_routed_mark(case_id=case_id)
+    except Exception:
+        log.warning("studies of case %s not marked routed; the reconciler's sweep will", case_id, exc_info=True)
+
+
+@transaction.atomic
+def _case_route(*, case_id: int, trigger: str) -> tuple[Case | None, bool]:
+    """The decision, in the case-locked transaction. Returns the case and whether routing has it in hand
+    (its studies are then marked ``routed`` by the caller, after commit)."""
     case = _locked_case(case_id)
     if case is None:
-        return None
+        return None, False
     if case.status not in ROUTABLE or case.assignment_state != AssignmentState.UNASSIGNED:
-        return case
+        # Already in someone's hands (offered for validation before its images came, say): its studies are.
+        return case, True
     if not case.modality.teleradiology_eligible:
         # Defensive: case_create already redirects ultrasound. Record the refusal once.
         if not RoutingDecision.objects.filter(case=case, outcome=DecisionOutcome.REFUSED).exists():
             decision, ms = routing_decide(case, at=timezone.now())
             reasons = list(decision.reasons)
-            from apps.regions.selectors import nearest_ultrasound_referrals
-
             nearest = nearest_ultrasound_referrals(case.site)
             if nearest:
                 reasons.append(f"nearest ultrasound referral: {nearest[0].name}, about {nearest[0].travel_minutes} "
@@ -157,8 +218,44 @@ def case_route(*, case_id: int, trigger: str = "route") -> Case | None:
                                            at=timezone.now(), trigger=trigger, purpose=_purpose(case),
                                            outcome=DecisionOutcome.REFUSED, reasons=reasons,
                                            decision_ms=round(ms, 3))
-        return case
-    return _apply(case, trigger=trigger, level=0)
+        return case, False
+    return _apply(case, trigger=trigger, level=0), True
+
+
+def _failure_record_safely(*, case_id: int, trigger: str, error: BaseException) -> None:
+    """Record a routing failure without hiding the error being raised (the database may be what failed)."""
+    try:
+        routing_failure_record(case_id=case_id, trigger=trigger, error=error)
+    except Exception:
+        log.warning("routing of case %s failed (%s) and the failure could not be recorded", case_id, trigger,
+                    exc_info=True)
+
+
+@transaction.atomic
+def routing_failure_record(*, case_id: int, trigger: str, error: BaseException) -> bool:
+    """Record that routing a case failed with an error: a timeline event and a technical incident, once per
+    run of failures (the task retries, the reconciler runs every 30 s, the escalation tick every 2 s: one
+    line each time would bury the timeline and the log). Returns whether this failure was new."""
+    case = Case.objects.select_for_update(of=("self",)).select_related("site").filter(pk=case_id).first()
+    if case is None:
+        return False
+    detail = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"[:200]
+    last_failure = (case.events.filter(kind=CaseEventKind.INCIDENT, data__has_key="routing_error")
+                    .order_by("-pk").values_list("pk", flat=True).first())
+    last_decision = (case.events.filter(kind__in=[CaseEventKind.ASSIGNED, CaseEventKind.ESCALATED])
+                     .order_by("-pk").values_list("pk", flat=True).first())
+    if last_failure is not None and (last_decision is None or last_failure > last_decision):
+        log.warning("routing of case %s failed again (%s): %s; retried later", case_id, trigger, detail)
+        return False
+    log.warning("routing of case %s failed (%s); retried later", case_id, trigger, exc_info=error)
+    case_event_add(case=case, kind=CaseEventKind.INCIDENT,
+                   message=f"Automatic routing failed ({detail}); retried automatically",
+                   data={"routing_error": detail, "trigger": trigger})
+    incident_record(kind=IncidentKind.OTHER, source="routing", establishment_id=case.site_id, case_id=case.pk,
+                    severity=Severity.CRITICAL if case.urgency == "vital" else Severity.WARNING,
+                    summary=f"Routing of case #{case.pk} failed: {detail}",
+                    details={"error": detail, "trigger": trigger})
+    return True
 
 
 @transaction.atomic
@@ -192,7 +289,10 @@ def escalations_run(*, now: dt.datetime | None = None, limit: int = 500) -> int:
                                    status__in=list(ROUTABLE))
                .order_by("escalation_due_at").values_list("pk", flat=True)[:limit])
     for case_id in ids:
-        case_escalate(case_id=case_id, now=now)
+        try:
+            case_escalate(case_id=case_id, now=now)
+        except Exception as exc:  # rolled back (still offered to the same radiologist); the next tick retries
+            _failure_record_safely(case_id=case_id, trigger="escalation", error=exc)
     return len(ids)
 
 
@@ -202,7 +302,12 @@ def unassigned_reconcile(*, limit: int = 500) -> int:
                .exclude(modality__teleradiology_eligible=False).order_by("requested_at")
                .values_list("pk", flat=True)[:limit])
     for case_id in ids:
-        case_route(case_id=case_id, trigger="reconcile")
+        try:
+            case_route(case_id=case_id, trigger="reconcile")
+        except Exception:  # recorded on the case by case_route; one failing case must not hold up the others
+            continue
+    # Safety net: studies whose case was taken in hand while their routing message went unconsumed.
+    case_studies_routed_mark()
     return len(ids)
 
 
@@ -275,9 +380,6 @@ def assignment_hand_back(*, case_id: int, user: Any, reason: str) -> Case:
 @transaction.atomic
 def delivery_failed(*, case_id: int, user_id: int, channel: str, error: str) -> None:
     """A failed alert counts toward escalation: the case escalates at the next beat tick."""
-    from apps.traceability.models import IncidentKind
-    from apps.traceability.services import incident_record
-
     updated = Case.objects.filter(pk=case_id, assigned_to_id=user_id, assignment_state=AssignmentState.OFFERED) \
         .update(escalation_due_at=timezone.now())
     case = Case.objects.filter(pk=case_id).first()
@@ -291,9 +393,42 @@ def delivery_failed(*, case_id: int, user_id: int, channel: str, error: str) -> 
                        message=f"{channel} alert could not be delivered: escalating without waiting")
 
 
+def notification_deliver(*, notification_id: int) -> str:
+    """Deliver one pending email or SMS (the worker's task): "sent", "failed" or "skipped" (no longer pending,
+    so a re-run or a duplicate message does nothing). No transaction is open during the send. At least once: a
+    worker killed between the send and the mark sends it again when the message is redelivered.
+
+    A failed assignment alert makes the case escalate at once (delivery_failed)."""
+    n = Notification.objects.filter(pk=notification_id, status=NotificationStatus.PENDING).first()
+    if n is None:
+        return "skipped"
+    try:
+        notification_send(n)
+    except Exception as exc:  # any backend failure is recorded and counts toward escalation
+        log.warning("notification %s via %s failed: %s", n.pk, n.channel, exc)
+        if not Notification.objects.filter(pk=n.pk, status=NotificationStatus.PENDING).update(
+                status=NotificationStatus.FAILED, error=str(exc)[:300]):
+            return "skipped"
+        if n.case_id and n.kind == "assigned":
+            delivery_failed(case_id=n.case_id, user_id=n.user_id, channel=n.channel, error=str(exc))
+        return "failed"
+    Notification.objects.filter(pk=n.pk, status=NotificationStatus.PENDING).update(
+        status=NotificationStatus.SENT, sent_at=timezone.now())
+    return "sent"
+
+
+def notifications_pending_redrive(*, older_than: dt.timedelta = dt.timedelta(seconds=60), limit: int = 500) -> int:
+    """Send again the delivery message of notifications still pending after ``older_than`` (the broker was down
+    when their transaction committed, or the message was lost). Returns how many."""
+    ids = list(Notification.objects.filter(status=NotificationStatus.PENDING,
+                                           created_at__lt=timezone.now() - older_than)
+               .order_by("created_at").values_list("pk", flat=True)[:limit])
+    notifications_deliver_enqueue(ids)
+    return len(ids)
+
+
 @transaction.atomic
 def notification_mark_read(*, notification_id: int, user: Any) -> None:
-    from apps.routing.models import Notification
 
     Notification.objects.filter(pk=notification_id, user_id=user.pk, read_at__isnull=True).update(
         read_at=timezone.now())

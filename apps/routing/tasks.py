@@ -5,36 +5,56 @@ from __future__ import annotations
 from celery import shared_task
 
 from apps.core.context import acting_as
+from apps.routing.notifiers import DELIVER_TASK
+from apps.routing.services import (
+    case_route,
+    escalations_run,
+    notification_deliver,
+    notifications_pending_redrive,
+    unassigned_reconcile,
+)
 
 ESCALATION_TICK_SECONDS = 2.0
 RECONCILE_SECONDS = 30.0
+NOTIFICATION_REDRIVE_SECONDS = 60.0
 
 BEAT_SCHEDULE = {
     "routing-escalations": {"task": "routing.escalate_due", "schedule": ESCALATION_TICK_SECONDS},
     "routing-reconcile-unassigned": {"task": "routing.reconcile_unassigned", "schedule": RECONCILE_SECONDS},
+    "routing-redrive-notifications": {"task": "routing.redrive_notifications",
+                                      "schedule": NOTIFICATION_REDRIVE_SECONDS},
 }
 
 
 @shared_task(name="routing.route_case", acks_late=True, autoretry_for=(Exception,), retry_backoff=2,
              retry_backoff_max=30, max_retries=5)
 def route_case(case_id: int) -> None:
-    from apps.routing.services import case_route
-
     with acting_as(channel="worker", user_id=None, username="routing"):
         case_route(case_id=case_id)
 
 
+@shared_task(name=DELIVER_TASK, acks_late=True, autoretry_for=(Exception,), retry_backoff=2,
+             retry_backoff_max=60, max_retries=5)
+def deliver_notification(notification_id: int) -> str:
+    """One email or SMS. A backend failure is recorded by the service (and escalates an assignment alert);
+    what escapes it (the database) is retried with backoff."""
+    with acting_as(channel="worker", user_id=None, username="routing"):
+        return notification_deliver(notification_id=notification_id)
+
+
 @shared_task(name="routing.escalate_due", acks_late=True)
 def escalate_due() -> int:
-    from apps.routing.services import escalations_run
-
     with acting_as(channel="worker", user_id=None, username="routing"):
         return escalations_run()
 
 
 @shared_task(name="routing.reconcile_unassigned", acks_late=True)
 def reconcile_unassigned() -> int:
-    from apps.routing.services import unassigned_reconcile
-
     with acting_as(channel="worker", user_id=None, username="routing"):
         return unassigned_reconcile()
+
+
+@shared_task(name="routing.redrive_notifications", acks_late=True)
+def redrive_notifications() -> int:
+    with acting_as(channel="worker", user_id=None, username="routing"):
+        return notifications_pending_redrive()

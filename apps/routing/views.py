@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from apps.accounts.decorators import AuthenticatedHttpRequest
+from apps.core.redirects import safe_next
 from apps.routing.models import Channel, Notification
 from apps.routing.selectors import unread_notifications
 from apps.routing.services import notification_mark_read
 
 
 @login_required
-def notifications(request: HttpRequest) -> HttpResponse:
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
     items = (Notification.objects.filter(user_id=request.user.pk, channel=Channel.IN_APP)
              .select_related("case")[:50])
     return render(request, "routing/notifications.html", {"items": items})
 
 
 @login_required
-def notifications_json(request: HttpRequest) -> JsonResponse:
+def notifications_json(request: AuthenticatedHttpRequest) -> JsonResponse:
     """For the live worklist: the unread in-app notifications, newest first."""
     items = unread_notifications(user_id=request.user.pk)[:20]
     return JsonResponse({"unread": unread_notifications(user_id=request.user.pk).count(), "items": [
@@ -31,9 +32,6 @@ def notifications_json(request: HttpRequest) -> JsonResponse:
 
 @login_required
 @require_POST
-def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
+def notification_read(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     notification_mark_read(notification_id=pk, user=request.user)
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect("routing:notifications")
+    return redirect(safe_next(request, "routing:notifications"))

@@ -5,8 +5,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
+from apps.audit.admin_mixins import RegionScopedAdmin
 from apps.audit.services import audit_read
-from apps.core.admin_mixins import RegionScopedAdmin
 from apps.studies.models import Instance, QuarantinedInstance, Series, Study
 
 

@@ -12,9 +12,14 @@ from django.utils.translation import gettext_lazy as _
 
 
 class StudyStatus(models.TextChoices):
+    """Where a study stands. ``ROUTED`` says that routing actually took its case in hand: a radiologist was
+    offered it (or holds it), or it was escalated to the regional coordinator. Sending the routing message is
+    not that (the worker may be down, routing may fail): a complete study stays ``COMPLETE``, awaiting
+    assignment, until then; ``routing_enqueued_at`` records the message."""
+
     RECEIVING = "receiving", _("Receiving")
-    COMPLETE = "complete", _("Complete")
-    ROUTED = "routed", _("Handed to routing")
+    COMPLETE = "complete", _("Complete, awaiting assignment")
+    ROUTED = "routed", _("Routed: case assigned or escalated to the coordinator")
     NOT_ROUTED = "not_routed", _("Stored, not routed (ultrasound)")
 
 
@@ -47,6 +52,12 @@ class Study(models.Model):
     # rewrite all of the table's indexes instead of a heap-only (HOT) update. The reconciler finds the
     # few receiving studies through the status index.
     last_received_at = models.DateTimeField(_("last image"), null=True, blank=True)
+    # An open association is delivering to this study until then: written with each image's own update
+    # (no extra statement), renewed by the gateway process while the association stays open and keeps
+    # sending, cleared when it is released or aborted; it runs out by itself if that process dies. A study is
+    # not completed while it holds (the quiet period alone completed studies whose sender was still there,
+    # held up by a database outage). Not indexed, like last_received_at.
+    lease_until = models.DateTimeField(_("association delivering until"), null=True, blank=True)
     completed_at = models.DateTimeField(_("complete at"), null=True, blank=True)
     routing_enqueued_at = models.DateTimeField(_("routing enqueued at"), null=True, blank=True)
     late_series = models.BooleanField(_("late series after completion"), default=False)
@@ -120,3 +131,20 @@ class QuarantinedInstance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sop_instance_uid} ({self.reason})"
+
+
+class ReconcilerWatch(models.Model):
+    """One row: when the study reconciler (the gateway's loop, the beat task: whichever runs) last completed a
+    pass, and since when it has been passing without interruption. The quiet period of a study is counted only
+    while the reconciler watches: after an interruption (the database unreachable, or no reconciler running)
+    nothing completes until the quiet period has elapsed again from the resumption, so that the senders still
+    connected have the time to deliver what the outage held back."""
+
+    observed_at = models.DateTimeField()
+    since = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("study reconciler watch")
+
+    def __str__(self) -> str:
+        return f"watching since {self.since:%Y-%m-%d %H:%M:%S}"

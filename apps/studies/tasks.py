@@ -24,4 +24,4 @@ def studies_reconcile_task() -> dict[str, int]:
 
     with acting_as(channel="worker"):
         result = studies_reconcile()
-    return {"completed": len(result.completed), "routed": len(result.routed), "pending": len(result.pending)}
+    return {"completed": len(result.completed), "sent": len(result.sent), "pending": len(result.pending)}

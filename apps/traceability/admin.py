@@ -5,12 +5,12 @@ from typing import Any
 from django.contrib import admin
 from django.utils import timezone
 
-from apps.core.admin_mixins import RegionScopedAdmin
+from apps.audit.admin_mixins import RegionScopedAdmin
 from apps.traceability.models import TechnicalIncident, TeleActRecord
 
 
 @admin.register(TechnicalIncident)
-class TechnicalIncidentAdmin(RegionScopedAdmin):
+class TechnicalIncidentAdmin(RegionScopedAdmin[TechnicalIncident]):
     """Incidents are also entered here by hand (image quality, network outage), linked to a case."""
 
     region_path = "establishment__territory__region"
@@ -27,7 +27,7 @@ class TechnicalIncidentAdmin(RegionScopedAdmin):
     def save_model(self, request: Any, obj: TechnicalIncident, form: Any, change: bool) -> None:
         if not change:
             obj.reported_by = request.user
-            if obj.case_id and not obj.establishment_id:
+            if not obj.establishment_id and obj.case is not None:  # no case set: None, without a query
                 obj.establishment_id = obj.case.site_id
         super().save_model(request, obj, form, change)
 

@@ -13,6 +13,8 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from apps.traceability.models import TechnicalIncident, TeleActRecord
+from apps.worklist.models import Addendum, CaseEvent, CriticalFindingCall, ExpertRequest, Report
+from apps.worklist.selectors import cases_visible_to
 
 RECORD_VERSION = 1
 IDENTITY_WITHHELD = ("Patient identity withheld: the patient opposes the sharing of their data "
@@ -41,8 +43,6 @@ def teleact_record_for(case_id: int) -> TeleActRecord | None:
 
 def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any]:
     """The record of ``case`` (a worklist.Case): report, acts, professionals, times and incidents."""
-    from apps.worklist.models import Addendum, CaseEvent, CriticalFindingCall, ExpertRequest, Report
-
     report = (Report.objects.select_related("author", "signed_by").filter(case_id=case.pk).first())
     addenda = list(Addendum.objects.select_related("author").filter(report__case_id=case.pk).order_by("signed_at"))
     experts = list(ExpertRequest.objects.select_related("requested_by", "expert", "line")
@@ -144,8 +144,6 @@ def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any
 def case_for_record(*, user: Any, public_id: Any) -> Any:
     """The case if ``user`` may read its tele-act record, else None: exactly the cases the user may see
     (``apps.worklist.selectors.cases_visible_to``, the one case-visibility rule)."""
-    from apps.worklist.selectors import cases_visible_to
-
     return (cases_visible_to(user)
             .select_related("site__territory", "requested_by", "radiographer", "validated_by", "assigned_to",
                             "claimed_by", "assigned_line", "modality")

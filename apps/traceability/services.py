@@ -11,7 +11,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.core.errors import ApplicationError
+from apps.traceability import exports
 from apps.traceability.models import TechnicalIncident, TeleActRecord
+from apps.traceability.selectors import teleact_record_build
+from apps.worklist.models import Case
 
 
 def incident_record(*, kind: str, summary: str, source: str, severity: str = "warning",
@@ -37,9 +41,6 @@ def teleact_record_freeze(*, case_id: int) -> TeleActRecord | None:
 
     The frozen snapshot keeps the patient identity (it is the patient's record); exports apply consent.
     """
-    from apps.traceability.selectors import teleact_record_build
-    from apps.worklist.models import Case
-
     existing = TeleActRecord.objects.filter(case_id=case_id).first()
     if existing is not None:
         return existing
@@ -61,8 +62,6 @@ def teleact_record_freeze(*, case_id: int) -> TeleActRecord | None:
 
 def teleact_records_freeze_pending(*, limit: int = 500) -> int:
     """Freeze the records of signed cases that have none yet (the periodic safety net). Returns how many."""
-    from apps.worklist.models import Case
-
     ids = list(Case.objects.filter(signed_at__isnull=False, teleact_record__isnull=True)
                .order_by("signed_at").values_list("pk", flat=True)[:limit])
     done = 0
@@ -86,12 +85,7 @@ class RecordExport:
 @transaction.atomic
 def teleact_record_export(*, case: Any, fmt: str) -> RecordExport:
     """Render the record of ``case`` for download and audit the export in the same transaction."""
-    from apps.traceability import exports
-    from apps.traceability.selectors import teleact_record_build
-
     if fmt not in EXPORT_FORMATS:
-        from apps.core.errors import ApplicationError
-
         raise ApplicationError(f"Unknown export format {fmt!r}.", code="unknown_format")
     doc = teleact_record_build(case, for_export=True)
     frozen = TeleActRecord.objects.filter(case_id=case.pk).values_list("sha256", "frozen_at").first()

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from apps.accounts.authorization import object_refused
 from apps.audit.services import audit_read
 from apps.traceability.selectors import case_for_record, teleact_record_build, teleact_record_for
 from apps.traceability.services import EXPORT_FORMATS, teleact_record_export
@@ -15,6 +16,8 @@ from apps.traceability.services import EXPORT_FORMATS, teleact_record_export
 def _case_or_404(request: HttpRequest, public_id: uuid.UUID):  # type: ignore[no-untyped-def]
     case = case_for_record(user=request.user, public_id=public_id)
     if case is None:
+        # The same 404 for another establishment's case and a missing one; the audit trail tells them apart.
+        object_refused(request, model="worklist.case", lookup={"public_id": public_id})
         raise Http404
     return case
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -42,13 +42,14 @@ class CaseRequestForm(forms.Form):
         super().__init__(*args, **kwargs)
         from apps.regions.models import Modality
 
-        self.fields["modality_code"].choices = [(m.code, f"{m.code} – {m.label}")
-                                                for m in Modality.objects.order_by("code")]
+        modality_code = cast(forms.ChoiceField, self.fields["modality_code"])  # fields are typed as Field
+        modality_code.choices = [(m.code, f"{m.code} – {m.label}") for m in Modality.objects.order_by("code")]
         if not self.is_bound:
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # returns cleaned_data, but typed optional in the stubs (an override may return None)
+        data = self.cleaned_data
         if data.get("opposes_telemedicine"):
             return data  # the service refuses with its message
         if not data.get("patient_informed"):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise  # stubs-only alias: str | lazy translation
 
 
 @dataclass(frozen=True)
 class ReportTemplate:
     key: str
-    label: str
+    label: StrOrPromise  # translated when shown
     modality: str
     keywords: tuple[str, ...]
     technique: str

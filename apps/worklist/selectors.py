@@ -21,9 +21,15 @@ from django.db.models import Case as When_
 from django.db.models import IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from apps.accounts.models import User
+from apps.rosters.models import LineKind, OnCallLine
+from apps.rosters.selectors import lines_for_user
+from apps.studies.models import Study
 from apps.worklist.models import (
     OPEN_STATUSES,
+    AssignmentState,
     Case,
     CaseStatus,
     ExpertRequest,
@@ -50,9 +56,7 @@ class Visibility(enum.Enum):
 
 
 def user_line_ids(user: Any, *, at: dt.datetime | None = None) -> list[int]:
-    """The on-call lines a radiologist holds now (the routing engine's answer)."""
-    from apps.routing.selectors import lines_for_user
-
+    """The on-call lines a radiologist holds now (a shift on the line covers the instant)."""
     return list(lines_for_user(user_id=user.pk, at=at or timezone.now()).values_list("pk", flat=True))
 
 
@@ -112,8 +116,6 @@ def cases_visible_to(principal: Any, *, visibility: Visibility = Visibility.CARE
 def studies_visible_to(principal: Any) -> QuerySet[Any]:
     """Studies: site-scoped principals see their sites' studies (matched or not, for matching); a radiologist
     only the studies attached to the cases they may see."""
-    from apps.studies.models import Study
-
     qs = Study.objects.all()
     if not getattr(principal, "is_authenticated", False):
         return qs.none()
@@ -162,7 +164,7 @@ def site_requests(*, user: Any, now: dt.datetime | None = None, hours: int = 24)
     now = now or timezone.now()
     return (cases_visible_to(user)
             .filter(Q(requested_at__gte=now - dt.timedelta(hours=hours)) | Q(status__in=OPEN_STATUSES))
-            .select_related("site", "modality", "requested_by", "assigned_to", "claimed_by")
+            .select_related("site", "modality", "requested_by", "assigned_to", "assigned_line", "claimed_by")
             .annotate(urgency_rank=_urgency_rank())
             .order_by("-requested_at"))
 
@@ -170,8 +172,6 @@ def site_requests(*, user: Any, now: dt.datetime | None = None, hours: int = 24)
 def unmatched_studies(*, user: Any) -> QuerySet[Any]:
     """Studies of the user's site(s) with no request: not attached, or attached to a case that the gateway
     created for them (origin 'dicom') which is still open."""
-    from apps.studies.models import Study
-
     return (Study.objects.filter(site_id__in=user_establishment_ids(user), ultrasound=False)
             .filter(Q(case__isnull=True) | Q(case__origin=Origin.DICOM, case__status__in=OPEN_STATUSES))
             .select_related("case", "site").order_by("-last_received_at"))
@@ -184,43 +184,62 @@ def requests_awaiting_images(*, user: Any) -> QuerySet[Case]:
             .exclude(origin=Origin.DICOM).select_related("modality").order_by("-requested_at"))
 
 
+# CaseContact states beside the AssignmentState values: a radiologist has claimed the case, or has reported it.
+READING = "reading"
+READ = "read"
+
+
 @dataclass(frozen=True)
-class OnDutyContact:
-    name: str
-    phone: str
-    line_name: str
+class CaseContact:
+    """Who has the case now, as the requesting site sees it: ``state`` is ``reading``, ``read`` or an
+    AssignmentState value; ``name`` is empty while nobody is assigned."""
+
+    state: str
+    name: str = ""
+    phone: str = ""
+    line_name: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.state == READING:
+            return _("Being read by %(name)s") % {"name": self.name}
+        if self.state == READ:
+            return _("Read by %(name)s") % {"name": self.name}
+        if self.state == AssignmentState.OFFERED:
+            return _("Assigned to %(name)s, awaiting acknowledgement") % {"name": self.name}
+        if self.state == AssignmentState.ACKNOWLEDGED:
+            return _("Assigned to %(name)s (acknowledged)") % {"name": self.name}
+        if self.state == AssignmentState.COORDINATOR:
+            return _("Not yet assigned: the regional coordinator is looking for a radiologist")
+        return _("Not yet assigned")
 
 
-def on_duty_contact(case: Case, *, at: dt.datetime | None = None) -> OnDutyContact | None:
-    """Whom the site calls about this case: the routing engine's on-duty radiologist, else whoever has the
-    case, else the line's phone."""
-    from apps.routing.selectors import on_duty
-
-    try:
-        duties = on_duty(site_id=case.site_id, modality_code=case.modality_id, at=at or timezone.now())
-    except Exception:  # the status page must render even if routing has no answer tonight
-        duties = []
-    if duties:
-        duty = duties[0]
-        return OnDutyContact(name=duty.name, line_name=duty.line_name, phone=duty.phone or duty.line_phone)
-    reader = case.claimed_by or case.assigned_to
-    line = case.assigned_line
+def case_contact(case: Case) -> CaseContact | None:
+    """Whom the requesting site calls about this case: the radiologist reading it, else the one it is offered
+    to or who acknowledged it, else nobody yet ("not yet assigned"). Read from the case itself, never from
+    tonight's roster: after an escalation the radiologist who did not answer is no longer the one to call, and
+    a routing failure shows as what it is, a case nobody has. None for a closed case that nobody read
+    (cancelled, refused, redirected): there is no one to reach about it."""
+    reader = case.claimed_by
+    state = READ if case.status == CaseStatus.REPORTED else READING
+    if reader is None and case.assignment_state in (AssignmentState.OFFERED, AssignmentState.ACKNOWLEDGED):
+        reader, state = case.assigned_to, case.assignment_state
     if reader is not None:
-        return OnDutyContact(name=reader.display_name, phone=reader.phone or (line.phone if line else ""),
-                             line_name=line.name if line else "")
-    if line is not None:
-        return OnDutyContact(name="", phone=line.phone, line_name=line.name)
-    return None
+        # The line is the assignment's: it is the reader's only if the reader is the assigned radiologist.
+        line = case.assigned_line if case.assigned_to_id == reader.pk else None
+        return CaseContact(state=state, name=reader.display_name, phone=reader.phone or (line.phone if line else ""),
+                           line_name=line.name if line else "")
+    if case.status not in OPEN_STATUSES:
+        return None
+    if case.assignment_state == AssignmentState.COORDINATOR:
+        return CaseContact(state=AssignmentState.COORDINATOR)
+    return CaseContact(state=AssignmentState.UNASSIGNED)
 
 
 def referral_lines(case: Case) -> QuerySet[Any]:
-    from apps.rosters.models import LineKind, OnCallLine
-
     return OnCallLine.objects.filter(kind=LineKind.REFERRAL, active=True, region_id=case.site.territory.region_id)
 
 
 def radiologists_for_handoff(case: Case, *, exclude_id: int) -> QuerySet[Any]:
-    from apps.accounts.models import User
-
     return (User.objects.filter(role="radiologist", is_active=True, authorised_sites=case.site_id)
             .exclude(pk=exclude_id).order_by("last_name"))

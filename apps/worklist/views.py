@@ -10,12 +10,10 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
     HttpResponseForbidden,
     JsonResponse,
 )
@@ -28,9 +26,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from apps.accounts.decorators import clinical_login_required
+from apps.accounts.authorization import access_refused, object_refused
+from apps.accounts.decorators import AuthenticatedHttpRequest, clinical_login_required
 from apps.audit.services import audit_read, audit_record
 from apps.core.errors import ApplicationError
+from apps.core.redirects import safe_next
 from apps.worklist import selectors, services
 from apps.worklist.forms import CaseRequestForm
 from apps.worklist.models import Case, ExpertRequest, Report, ReportStatus
@@ -39,10 +39,12 @@ from apps.worklist.report_templates import TEMPLATES, template_for, template_get
 SITE_ROLES = selectors.SITE_ROLES
 
 
-def _case_or_404(request: HttpRequest, public_id: Any) -> Case:
+def case_or_404(request: HttpRequest, public_id: Any) -> Case:
     try:
         return selectors.case_get_for_user(user=request.user, public_id=public_id)
     except (Case.DoesNotExist, ValidationError) as exc:
+        # Another establishment's case and a missing one get the same 404; the audit trail tells them apart.
+        object_refused(request, model=Case, lookup={"public_id": public_id})
         raise Http404 from exc
 
 
@@ -66,17 +68,20 @@ def _site_rows(request: HttpRequest) -> tuple[str, list[Case]]:
     for c in cases:
         end = c.signed_at if c.signed_at else now
         c.waiting = _fmt_duration(end - c.requested_at)  # type: ignore[attr-defined]
+        c.contact = selectors.case_contact(c)  # type: ignore[attr-defined]
     html = render_to_string("worklist/_site_rows.html", {"cases": cases}, request=request)
     return html, cases
 
 
 def _version(cases: list[Case]) -> str:
-    return str(hash(tuple((c.pk, c.updated_at.isoformat(), c.status) for c in cases)))
+    # Routing writes the assignment with queryset updates (updated_at untouched): it is part of the version.
+    return str(hash(tuple((c.pk, c.updated_at.isoformat(), c.status, c.assignment_state, c.assigned_to_id,
+                           c.claimed_by_id) for c in cases)))
 
 
 @clinical_login_required
 @never_cache
-def site_requests(request: HttpRequest) -> HttpResponse:
+def site_requests(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.user.role not in SITE_ROLES and request.user.role != "ars_coordinator":
         return redirect("worklist:worklist")
     html, cases = _site_rows(request)
@@ -89,7 +94,7 @@ def site_requests(request: HttpRequest) -> HttpResponse:
 
 @clinical_login_required
 @never_cache
-def site_requests_rows(request: HttpRequest) -> JsonResponse:
+def site_requests_rows(request: AuthenticatedHttpRequest) -> JsonResponse:
     html, cases = _site_rows(request)
     version = _version(cases)
     if version == request.GET.get("v"):
@@ -100,7 +105,7 @@ def site_requests_rows(request: HttpRequest) -> JsonResponse:
 
 
 @clinical_login_required
-def request_new(request: HttpRequest) -> HttpResponse:
+def request_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.user.role not in ("emergency_physician", "radiographer"):
         return HttpResponseForbidden(_("Only the requesting site's staff can request an interpretation."))
     site_id = request.user.primary_establishment_id
@@ -124,15 +129,25 @@ def request_new(request: HttpRequest) -> HttpResponse:
     return render(request, "worklist/request_form.html", {"form": form})
 
 
+def _posted_pk(request: HttpRequest, name: str) -> int | None:
+    """A primary key posted as plain digits that fits a database integer, else None."""
+    value = request.POST.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
 @clinical_login_required
 @never_cache
-def matching(request: HttpRequest) -> HttpResponse:
+def matching(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The site matches by hand a study that arrived without a recognisable request."""
     if request.user.role not in SITE_ROLES:
         raise Http404
     if request.method == "POST":
-        study = selectors.unmatched_studies(user=request.user).filter(pk=request.POST.get("study")).first()
-        target = selectors.requests_awaiting_images(user=request.user).filter(pk=request.POST.get("case")).first()
+        # A field missing, empty, not a number or out of range finds nothing (filter(pk="") raised: a 500).
+        study_id, case_id = _posted_pk(request, "study"), _posted_pk(request, "case")
+        study = (selectors.unmatched_studies(user=request.user).filter(pk=study_id).first()
+                 if study_id is not None else None)
+        target = (selectors.requests_awaiting_images(user=request.user).filter(pk=case_id).first()
+                  if case_id is not None else None)
         if study is None or target is None:
             messages.error(request, _("Choose a study and a request of your site."))
         else:
@@ -176,7 +191,7 @@ def _worklist_rows(request: HttpRequest) -> tuple[str, list[Case]]:
 
 @clinical_login_required
 @never_cache
-def worklist(request: HttpRequest) -> HttpResponse:
+def worklist(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.user.role != "radiologist":
         return redirect("worklist:site_requests")
     html, cases = _worklist_rows(request)
@@ -194,7 +209,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 
 @clinical_login_required
 @never_cache
-def worklist_rows(request: HttpRequest) -> JsonResponse:
+def worklist_rows(request: AuthenticatedHttpRequest) -> JsonResponse:
     html, cases = _worklist_rows(request)
     experts_key = str(list(selectors.expert_requests_for(request.user).values_list("pk", flat=True)))
     version = _version(cases) + experts_key
@@ -213,14 +228,14 @@ def _case_version(case: Case) -> str:
     return f"{case.updated_at.isoformat()}|{last}"
 
 
-def _live_context(request: HttpRequest, case: Case) -> dict[str, Any]:
+def _live_context(request: AuthenticatedHttpRequest, case: Case) -> dict[str, Any]:
     report = Report.objects.filter(case=case).select_related("signed_by").first()
     return {
         "case": case, "events": case.events.select_related("actor"),
         "report": report if report and report.status == ReportStatus.SIGNED else None,
         "addenda": report.addenda.select_related("author") if report else [],
         "opinions": case.expert_requests.select_related("expert", "line"),
-        "contact": selectors.on_duty_contact(case),
+        "contact": selectors.case_contact(case),
         "is_site": request.user.role in SITE_ROLES,
         "calls": case.critical_calls.select_related("called_by"),
     }
@@ -228,8 +243,8 @@ def _live_context(request: HttpRequest, case: Case) -> dict[str, Any]:
 
 @clinical_login_required
 @never_cache
-def case_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
-    case = _case_or_404(request, public_id)
+def case_detail(request: AuthenticatedHttpRequest, public_id: Any) -> HttpResponse:
+    case = case_or_404(request, public_id)
     audit_read(case, details={"view": "case_detail"})
     ctx = _live_context(request, case)
     ctx["live_html"] = render_to_string("worklist/_case_live.html", ctx, request=request)
@@ -249,8 +264,8 @@ def case_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @clinical_login_required
 @never_cache
-def case_live(request: HttpRequest, public_id: Any) -> JsonResponse:
-    case = _case_or_404(request, public_id)
+def case_live(request: AuthenticatedHttpRequest, public_id: Any) -> JsonResponse:
+    case = case_or_404(request, public_id)
     version = _case_version(case)
     payload: dict[str, Any] = {"version": version, "status": case.status, "status_label": case.get_status_display()}
     if version == request.GET.get("v"):
@@ -270,7 +285,8 @@ def _action_response(request: HttpRequest, case: Case, error: str | None = None,
         messages.error(request, error)
     elif ok:
         messages.success(request, ok)
-    return redirect(request.POST.get("next") or reverse("worklist:case", args=[case.public_id]))
+    # next= only to a path of this site: a crafted form or link must not bounce the user elsewhere.
+    return redirect(safe_next(request, reverse("worklist:case", args=[case.public_id])))
 
 
 def _post_data(request: HttpRequest) -> dict[str, Any]:
@@ -282,12 +298,13 @@ def _post_data(request: HttpRequest) -> dict[str, Any]:
     return request.POST.dict()
 
 
-ACTIONS: dict[str, Callable[[HttpRequest, Case, dict[str, Any]], str]] = {}
+# A case action: the signed-in user's request, the case, the posted data; returns the message on success.
+CaseAction = Callable[[AuthenticatedHttpRequest, Case, dict[str, Any]], str]
+ACTIONS: dict[str, CaseAction] = {}
 
 
-def action(name: str) -> Callable[[Callable[[HttpRequest, Case, dict[str, Any]], str]],
-                                  Callable[[HttpRequest, Case, dict[str, Any]], str]]:
-    def register(fn: Callable[[HttpRequest, Case, dict[str, Any]], str]) -> Callable[..., str]:
+def action(name: str) -> Callable[[CaseAction], CaseAction]:
+    def register(fn: CaseAction) -> CaseAction:
         ACTIONS[name] = fn
         return fn
 
@@ -295,14 +312,14 @@ def action(name: str) -> Callable[[Callable[[HttpRequest, Case, dict[str, Any]],
 
 
 @action("validate")
-def _validate(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _validate(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     services.case_validate(case_id=case.pk, user=request.user, decision=d.get("decision", ""),
                            protocol=d.get("protocol", ""), reason=d.get("reason", ""))
     return _("Decision recorded.")
 
 
 @action("info")
-def _info(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _info(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     if request.user.role not in SITE_ROLES:
         raise ApplicationError(_("Only the requesting site answers."))
     services.case_info_provide(case_id=case.pk, user=request.user, answer=d.get("answer", ""))
@@ -315,19 +332,19 @@ def _checked(value: Any) -> bool:
 
 
 @action("claim")
-def _claim(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _claim(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     services.case_claim(case_id=case.pk, user=request.user)
     return _("You are reading this case.")
 
 
 @action("release")
-def _release(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _release(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     services.case_release(case_id=case.pk, user=request.user, reason=d.get("reason", ""))
     return _("Case released.")
 
 
 @action("handoff")
-def _handoff(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _handoff(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     try:
         to_id = int(d.get("to_user") or 0)
     except ValueError:
@@ -336,26 +353,8 @@ def _handoff(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
     return _("Case handed off.")
 
 
-@action("acknowledge")
-def _ack(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
-    services.assignment_action(action="acknowledge", case_id=case.pk, user=request.user)
-    return _("Assignment acknowledged.")
-
-
-@action("decline")
-def _decline(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
-    services.assignment_action(action="decline", case_id=case.pk, user=request.user, reason=d.get("reason", ""))
-    return _("Case declined; it is being re-routed.")
-
-
-@action("hand_back")
-def _hand_back(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
-    services.assignment_action(action="hand_back", case_id=case.pk, user=request.user, reason=d.get("reason", ""))
-    return _("Case handed back; it is being re-routed.")
-
-
 @action("draft")
-def _draft(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _draft(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     fields = {k: str(d[k]) for k in services.REPORT_FIELDS if k in d}
     critical = d.get("critical_finding")
     services.report_draft_save(case_id=case.pk, user=request.user, fields=fields, template=d.get("template", ""),
@@ -364,7 +363,7 @@ def _draft(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
 
 
 @action("sign")
-def _sign(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _sign(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     fields = {k: str(d[k]) for k in services.REPORT_FIELDS if k in d}
     if fields:
         services.report_draft_save(case_id=case.pk, user=request.user, fields=fields,
@@ -375,13 +374,13 @@ def _sign(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
 
 
 @action("addendum")
-def _addendum(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _addendum(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     services.addendum_add(case_id=case.pk, user=request.user, text=d.get("text", ""))
     return _("Addendum signed.")
 
 
 @action("critical_call")
-def _critical_call(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _critical_call(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     called_at = parse_datetime(d.get("called_at") or "")
     if called_at is not None and timezone.is_naive(called_at):
         called_at = timezone.make_aware(called_at)
@@ -392,7 +391,7 @@ def _critical_call(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
 
 
 @action("expert")
-def _expert(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _expert(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     try:
         line_id = int(d.get("line") or 0)
     except ValueError:
@@ -403,7 +402,7 @@ def _expert(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
 
 
 @action("expert_opinion")
-def _expert_opinion(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
+def _expert_opinion(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     req = ExpertRequest.objects.filter(pk=d.get("expert_request") or 0, case=case).first()
     if req is None:
         raise ApplicationError(_("Unknown expert request."))
@@ -413,14 +412,18 @@ def _expert_opinion(request: HttpRequest, case: Case, d: dict[str, Any]) -> str:
 
 @clinical_login_required
 @require_POST
-def case_action(request: HttpRequest, public_id: Any, name: str) -> HttpResponse:
-    case = _case_or_404(request, public_id)
+def case_action(request: AuthenticatedHttpRequest, public_id: Any, name: str) -> HttpResponse:
+    case = case_or_404(request, public_id)
     handler = ACTIONS.get(name)
     if handler is None:
         raise Http404
     try:
         ok = handler(request, case, _post_data(request))
     except ApplicationError as exc:
+        if exc.status_code == 403:
+            # A rule of the service refused the act to this person (not the claimer, not on the line…).
+            access_refused(request, reason="rule", status=403, action=name, object_type="worklist.case",
+                           object_id=case.pk, details={"code": exc.code})
         return _action_response(request, case, error=exc.message, status=exc.status_code,
                                 extra=exc.extra)
     case.refresh_from_db()
@@ -432,8 +435,8 @@ def case_action(request: HttpRequest, public_id: Any, name: str) -> HttpResponse
 
 
 @clinical_login_required
-def case_report_pdf(request: HttpRequest, public_id: Any) -> HttpResponse:
-    case = _case_or_404(request, public_id)
+def case_report_pdf(request: AuthenticatedHttpRequest, public_id: Any) -> HttpResponse:
+    case = case_or_404(request, public_id)
     report = Report.objects.filter(case=case, status=ReportStatus.SIGNED).select_related("signed_by").first()
     if report is None:
         raise Http404
@@ -442,56 +445,4 @@ def case_report_pdf(request: HttpRequest, public_id: Any) -> HttpResponse:
     audit_read(case, details={"view": "report_pdf"})
     response = HttpResponse(report_pdf(report), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="report-{case.pk}.pdf"'
-    return response
-
-
-# --- Image viewer ------------------------------------------------------------------------------------------
-
-
-@clinical_login_required
-@never_cache
-def viewer(request: HttpRequest, public_id: Any) -> HttpResponse:
-    case = _case_or_404(request, public_id)
-    from apps.studies.models import Instance, Series
-
-    series = list(Series.objects.filter(study__case=case).select_related("study").order_by("study_id", "number", "pk"))
-    instances: dict[int, list[int]] = {s.pk: [] for s in series}
-    for sid, iid in (Instance.objects.filter(series__in=series)
-                     .order_by("series_id", "instance_number", "pk").values_list("series_id", "pk")):
-        instances[sid].append(iid)
-    audit_read(case, details={"view": "viewer", "series": [s.pk for s in series]})
-    if request.user.role == "radiologist":
-        services.case_open(case=case, user=request.user)
-    from apps.worklist.imaging import CT_PRESETS
-
-    data = [{"id": s.pk, "label": f"{s.number or ''} {s.modality} {s.description}".strip(),
-             "modality": s.modality, "instances": instances[s.pk]} for s in series]
-    return render(request, "worklist/viewer.html", {
-        "case": case, "series": data, "series_json": data, "presets": list(CT_PRESETS)})
-
-
-@clinical_login_required
-def slice_png(request: HttpRequest, public_id: Any, instance_id: int) -> HttpResponse:
-    case = _case_or_404(request, public_id)
-    from apps.studies.models import Instance
-    from apps.worklist.imaging import instance_file, render_png
-
-    inst = Instance.objects.filter(pk=instance_id, study__case=case).first()
-    if inst is None:
-        raise Http404
-    preset = request.GET.get("preset", "")
-    try:
-        png = render_png(instance_file(inst.path), preset=preset)
-    except (FileNotFoundError, OSError) as exc:
-        raise Http404 from exc
-    except Exception:
-        return HttpResponseBadRequest(_("This image cannot be rendered."))
-    # The viewer page audited the study; record each series once per session, not each slice.
-    seen = set(request.session.get("audited_series", []))
-    if inst.series_id not in seen:
-        with transaction.atomic():
-            audit_read(case, details={"view": "slice", "series": inst.series_id})
-        request.session["audited_series"] = sorted(seen | {inst.series_id})[-200:]
-    response = HttpResponse(png, content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -21,6 +21,9 @@ def test_unknown_key_is_401(world: Any) -> None:
     c = world.client()
     c.credentials(HTTP_AUTHORIZATION="Bearer pds_not-a-real-key")
     assert c.get("/api/v1/requests/").status_code == 401
+    entry = AuditEntry.objects.filter(action="login_failed", channel="api").latest("id")
+    assert entry.details["reason"] == "unknown key" and entry.details["path"] == "/api/v1/requests/"
+    assert "not-a-real-key" not in str(entry.details) + entry.actor_username  # never what was sent
 
 
 def test_bearer_and_x_api_key_headers(world: Any) -> None:
@@ -41,6 +44,9 @@ def test_revoked_key_is_401(world: Any) -> None:
     resp = world.client("a_rw").get("/api/v1/requests/")
     assert resp.status_code == 401
     assert "revoked" in resp.json()["detail"]
+    entry = AuditEntry.objects.filter(action="login_failed", channel="api").latest("id")
+    assert entry.details["reason"] == "revoked key" and entry.object_id == str(key.pk)
+    assert entry.establishment_id == key.establishment_id
 
 
 def test_read_only_key_cannot_write(world: Any) -> None:

@@ -82,7 +82,11 @@ def receiver() -> Any:
     r.stop()
 
 
-@override_settings(PDS_WEBHOOK_INCIDENT_AFTER=3, PDS_WEBHOOK_BACKOFF_SECONDS=30)
+# The receiver is plain HTTP on loopback: both refused by default (SSRF controls, tests/api/test_webhook_egress.py).
+LOOPBACK_RECEIVER_ALLOWED = {"PDS_WEBHOOK_ALLOW_HTTP": True, "PDS_WEBHOOK_ALLOW_PRIVATE": True}
+
+
+@override_settings(PDS_WEBHOOK_INCIDENT_AFTER=3, PDS_WEBHOOK_BACKOFF_SECONDS=30, **LOOPBACK_RECEIVER_ALLOWED)
 def test_receiver_down_then_up_gets_every_event_in_order(world: Any, receiver: Receiver) -> None:
     sub = subscribe(world, receiver.url)
     first = request_create(world)
@@ -129,6 +133,7 @@ def test_receiver_down_then_up_gets_every_event_in_order(world: Any, receiver: R
     assert {d["status"] for d in listed} == {"delivered"} and len(listed) == 4
 
 
+@override_settings(**LOOPBACK_RECEIVER_ALLOWED)
 def test_receiver_error_status_is_a_failure(world: Any, receiver: Receiver) -> None:
     receiver.status = 500
     receiver.start()

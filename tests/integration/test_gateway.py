@@ -101,7 +101,7 @@ def store_responses(output: str) -> dict[str, str]:
 
 
 def routing_messages() -> list[bytes]:
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange("celery", 0, -1)
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange(settings.ROUTING_QUEUE, 0, -1)
 
 
 def routed_case_ids(raw_messages: list[bytes]) -> list[int]:
@@ -176,8 +176,11 @@ def test_study_received_completed_routed_and_duplicates_late_series(live_demo, p
         run = storescu(gw.port, good[:10] + bad + good[10:])
         assert run.succeeded() == {p.name for p in good}, run.output[-3000:]
         assert all(run.responses[p.name] != "Success" for p in bad)
-        study = wait_until(lambda: Study.objects.filter(study_uid=study_uid, status=StudyStatus.ROUTED).first(),
-                           timeout=30, message="study complete and routed")
+        # No worker here: the routing message is sent (routing_enqueued_at) and the study, whose case nobody
+        # has yet, stays complete, awaiting assignment (it becomes routed only once routing assigns its case).
+        study = wait_until(lambda: Study.objects.filter(study_uid=study_uid, status=StudyStatus.COMPLETE,
+                                                        routing_enqueued_at__isnull=False).first(),
+                           timeout=30, message="study complete and its routing message sent")
         assert (study.num_series, study.num_instances) == (2, 20)
         assert Series.objects.filter(study=study).count() == 2 and Instance.objects.count() == 20
         for f in good:
@@ -276,8 +279,9 @@ def test_broker_down_then_back_the_study_is_routed(live_demo, process_env, tmp_p
         assert pending.status == StudyStatus.COMPLETE and pending.routing_enqueued_at is None
     assert new_routing_messages(before) == []
     with gateway(process_env, tmp_path, name="gateway-broker"):
-        wait_until(lambda: Study.objects.get(pk=study.pk).status == StudyStatus.ROUTED, timeout=30,
-                   message="study routed once the broker is back")
+        wait_until(lambda: Study.objects.get(pk=study.pk).routing_enqueued_at is not None, timeout=30,
+                   message="routing message sent once the broker is back")
+    assert Study.objects.get(pk=study.pk).status == StudyStatus.COMPLETE  # no worker: not assigned, not routed
     assert new_routing_messages(before) == [study.case_id]
 
 

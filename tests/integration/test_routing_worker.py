@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from apps.routing.models import RoutingDecision, RoutingRule
@@ -19,7 +20,8 @@ from apps.worklist.models import AssignmentState, Case, CaseEventKind
 from apps.worklist.services import ROUTE_TASK, CaseInput, case_create
 from tests.support.processes import celery_worker_cmd, running, wait_until
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL and Redis")
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL and Redis")]
 
 
 @pytest.fixture
@@ -34,7 +36,8 @@ def env(process_env, tmp_path):
 
 def _worker(env, tmp_path, name):
     log = tmp_path / f"{name}.log"
-    return running(celery_worker_cmd("-n", f"{name}@%h", "-Q", "celery"), env, log,
+    queues = f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.ROUTING_QUEUE}"  # as the embedded worker consumes
+    return running(celery_worker_cmd("-n", f"{name}@%h", "-Q", queues), env, log,
                    ready=lambda: "ready." in log.read_text(errors="replace"), timeout=60)
 
 

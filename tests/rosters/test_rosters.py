@@ -11,9 +11,9 @@ from icalendar import Calendar
 from apps.core.errors import ApplicationError
 from apps.regions.calendar import PARIS
 from apps.rosters.models import OnCallLine, Shift
-from apps.rosters.selectors import coverage_report, ical_token
+from apps.rosters.selectors import coverage_report, ical_token, lines_for_user, on_duty_for_line
 from apps.rosters.services import roster_import_csv, shift_create
-from apps.routing.selectors import lines_for_user, on_duty, on_duty_for_line
+from apps.routing.selectors import on_duty
 
 
 def test_demo_covers_every_site_now_and_for_two_weeks(demo):

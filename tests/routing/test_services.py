@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
+from apps.routing import notifiers
 from apps.routing.models import DecisionOutcome, Notification, RoutingDecision
 from apps.routing.services import (
     assignment_acknowledge,
@@ -17,6 +18,7 @@ from apps.routing.services import (
     case_route,
     escalations_run,
 )
+from apps.routing.tasks import deliver_notification
 from apps.traceability.models import IncidentKind, TechnicalIncident
 from apps.worklist.models import AssignmentState, Case, CaseEventKind, CaseStatus
 from apps.worklist.services import CaseInput, case_create
@@ -31,6 +33,20 @@ def _case(demo, site="vierzon", modality="CT", urgency="urgent", status=None, **
     if status:
         Case.objects.filter(pk=case.pk).update(status=status)
     return case
+
+
+@pytest.fixture
+def worker_messages(monkeypatch):
+    """The delivery messages the committing process hands to the broker, for the test to run as a worker."""
+    sent: list[tuple[str, list]] = []
+    monkeypatch.setattr(notifiers.app, "send_task", lambda name, args=None, **kw: sent.append((name, args)))
+    return sent
+
+
+def _worker_runs(messages):
+    for name, args in messages:
+        if name == "routing.deliver_notification":
+            deliver_notification(*args)
 
 
 def test_request_goes_to_radiologue_for_validation(demo):
@@ -88,12 +104,14 @@ def test_reading_after_images(demo):
     assert RoutingDecision.objects.get(case=case).purpose == "reading"
 
 
-def test_failed_sms_escalates_at_once(demo, settings, tmp_path, django_capture_on_commit_callbacks):
+def test_failed_sms_escalates_at_once(demo, settings, tmp_path, django_capture_on_commit_callbacks,
+                                      worker_messages):
     settings.PDS_SMS_BACKEND = "apps.routing.notifiers.FileSmsBackend"
     settings.PDS_SMS_FILE = str(tmp_path / "missing-dir" / "sms.log")  # cannot be written
     case = _case(demo, urgency="urgent")
     with django_capture_on_commit_callbacks(execute=True):
         case = case_route(case_id=case.pk)
+    _worker_runs(worker_messages)
     sms = Notification.objects.get(case=case, channel="sms", user=demo.users["radiologue"])
     assert sms.status == "failed" and sms.error
     assert Notification.objects.get(case=case, channel="email", user=demo.users["radiologue"]).status == "sent"
@@ -105,14 +123,34 @@ def test_failed_sms_escalates_at_once(demo, settings, tmp_path, django_capture_o
     assert case.assigned_to != demo.users["radiologue"] and case.escalation_level == 1
 
 
-def test_sms_file_backend_writes_the_alert(demo, settings, tmp_path, django_capture_on_commit_callbacks):
+def test_sms_file_backend_writes_the_alert(demo, settings, tmp_path, django_capture_on_commit_callbacks,
+                                           worker_messages):
     settings.PDS_SMS_BACKEND = "apps.routing.notifiers.FileSmsBackend"
     settings.PDS_SMS_FILE = str(tmp_path / "sms.log")
     with django_capture_on_commit_callbacks(execute=True):
         case = case_route(case_id=_case(demo).pk)
+    _worker_runs(worker_messages)
     line = (tmp_path / "sms.log").read_text()
     assert demo.users["radiologue"].phone in line and f"#{case.pk}" in line
     assert Notification.objects.get(case=case, channel="sms").status == "sent"
+
+
+def test_the_committing_process_sends_no_sms_a_worker_does_once(demo, settings, tmp_path,
+                                                                django_capture_on_commit_callbacks,
+                                                                worker_messages):
+    settings.PDS_SMS_BACKEND = "apps.routing.notifiers.FileSmsBackend"
+    settings.PDS_SMS_FILE = str(tmp_path / "sms.log")
+    with django_capture_on_commit_callbacks(execute=True):
+        case = case_route(case_id=_case(demo).pk)
+    sms = Notification.objects.get(case=case, channel="sms")
+    assert not (tmp_path / "sms.log").exists() and sms.status == "pending"  # nothing sent by the committer
+    external = Notification.objects.filter(case=case).exclude(channel="in_app")
+    assert (sorted(args[0] for name, args in worker_messages if name == "routing.deliver_notification")
+            == sorted(external.values_list("pk", flat=True)))
+    _worker_runs(worker_messages)
+    _worker_runs(worker_messages)  # a redelivered message: the notification is no longer pending
+    assert (tmp_path / "sms.log").read_text().count(f"#{case.pk}") == 1
+    assert deliver_notification(sms.pk) == "skipped"
 
 
 def test_overflow_to_provider_when_pool_is_loaded(demo):

@@ -50,6 +50,20 @@ def broker(monkeypatch):
     return b
 
 
+@pytest.fixture(autouse=True)
+def reconciler_watching(request):
+    """The reconciler has been passing all along (these tests jump through time with ``now=``; an interruption
+    of the reconciler restarts the quiet period, see test_completion.py)."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or marker.args[:1] == (False,):
+        return
+    from apps.studies.models import ReconcilerWatch
+
+    now = timezone.now()
+    ReconcilerWatch.objects.update_or_create(pk=1, defaults={"observed_at": now + dt.timedelta(days=1),
+                                                             "since": now - dt.timedelta(days=1)})
+
+
 def receive(site_id, study_uid, series_uid, n, *, series_number=1, modality="CT", sop_class=None):
     kw = {"sop_class": sop_class} if sop_class else {}
     now = timezone.now()
@@ -116,9 +130,10 @@ def test_study_assembled_completed_and_routed_once(demo, broker, django_capture_
     assert services.studies_reconcile(now=timezone.now()).completed == ()  # not quiet yet
     with django_capture_on_commit_callbacks(execute=True):
         result = services.studies_reconcile(now=later())
-    assert result.completed == (study.pk,)
+    assert result.completed == (study.pk,) and result.sent == (study.pk,)
     study.refresh_from_db()
-    assert study.status == StudyStatus.ROUTED and study.routing_enqueued_at and study.case_id
+    # Sent is not routed: the study awaits the assignment of its case.
+    assert study.status == StudyStatus.COMPLETE and study.routing_enqueued_at and study.case_id
     assert broker.sent == [("routing.route_case", [study.case_id])]
     assert study.case.origin == "dicom" and study.case.local_patient_id == "PAT-0001"
     with django_capture_on_commit_callbacks(execute=True):
@@ -135,9 +150,10 @@ def test_broker_down_leaves_the_study_pending_until_it_is_back(demo, broker, dja
     assert study.status == StudyStatus.COMPLETE and study.case_id and study.routing_enqueued_at is None
     assert services.studies_reconcile(now=later()).pending == (study.pk,)
     broker.down = False
-    assert services.studies_reconcile(now=later()).routed == (study.pk,)
+    assert services.studies_reconcile(now=later()).sent == (study.pk,)
     study.refresh_from_db()
-    assert study.status == StudyStatus.ROUTED and broker.sent == [("routing.route_case", [study.case_id])]
+    assert study.status == StudyStatus.COMPLETE and study.routing_enqueued_at
+    assert broker.sent == [("routing.route_case", [study.case_id])]
 
 
 def test_late_series_is_attached_flagged_and_not_routed_again(demo, broker, django_capture_on_commit_callbacks):
@@ -217,21 +233,20 @@ def test_outside_a_transaction_each_image_commits_alone_and_a_failure_leaves_not
 def test_the_row_is_committed_only_after_the_file_is_durable_and_never_if_it_fails(live_demo):
     """The gateway's path (no surrounding transaction): the statement runs while ``durable`` waits, but
     another connection sees the row only after ``durable`` returned; if it raises, nothing is recorded."""
-    import psycopg
-    from django.db import connection
+    from django.db import DEFAULT_DB_ALIAS, connections
 
     site = live_demo.establishments["vierzon"].pk
     study_uid, series_uid = generate_uid(), generate_uid()
     first = meta_of(study_uid=study_uid, series_uid=series_uid, number=1)
     now = timezone.now()
     ref = services.study_series_ensure(site_id=site, calling_ae="VIERZON_CT", meta=first, now=now)
-    params = connection.get_connection_params()
-    other = psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=True)
+    other = connections.create_connection(DEFAULT_DB_ALIAS)  # a second connection, autocommit, either database
     seen_during: list[int] = []
 
     def durable():
-        seen_during.append(other.execute("SELECT count(*) FROM studies_instance WHERE sop_instance_uid = %s",
-                                         (first.sop_instance_uid,)).fetchone()[0])
+        with other.cursor() as cur:
+            cur.execute("SELECT count(*) FROM studies_instance WHERE sop_instance_uid = %s", [first.sop_instance_uid])
+            seen_during.append(cur.fetchone()[0])
 
     services.instance_record(ref=ref, meta=first, rel_path="a", size=1, sha256="a", now=now, durable=durable)
     assert seen_during == [0]
@@ -250,3 +265,86 @@ def test_the_row_is_committed_only_after_the_file_is_durable_and_never_if_it_fai
         services.instance_record(ref=ref, meta=first, rel_path="c", size=1, sha256="c", now=now, durable=durable)
     assert Series.objects.get(pk=ref.series_id).num_instances == 1
     other.close()
+
+
+def test_a_study_is_routed_only_once_routing_took_its_case_in_hand(demo, broker, django_capture_on_commit_callbacks):
+    from django.db import DatabaseError
+
+    from apps.routing.models import RoutingDecision
+    from apps.routing.services import case_route, unassigned_reconcile
+    from apps.worklist.models import AssignmentState
+    from tests.support.routing_failure import routing_broken
+
+    study = receive(demo.establishments["vierzon"].pk, generate_uid(), generate_uid(), 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.studies_reconcile(now=later())
+    study.refresh_from_db()
+    case = study.case
+    with routing_broken():
+        with pytest.raises(DatabaseError):
+            case_route(case_id=case.pk)  # the worker's message: the error is raised for the task to retry
+        assert unassigned_reconcile() == 1  # the reconciler's retry fails too, without raising
+    study.refresh_from_db()
+    case.refresh_from_db()
+    assert study.status == StudyStatus.COMPLETE and study.routing_enqueued_at
+    assert case.assignment_state == AssignmentState.UNASSIGNED and case.assigned_to is None
+    assert not RoutingDecision.objects.filter(case=case).exists()  # the failed attempts left nothing behind
+    # Recorded once for the run of failures, with the reason, on the timeline and as an incident.
+    [failure] = CaseEvent.objects.filter(case=case, kind=CaseEventKind.INCIDENT)
+    assert "Automatic routing failed" in failure.message and "no_such_function" in failure.message
+    assert failure.data["trigger"] == "route"
+    [incident] = TechnicalIncident.objects.filter(case=case, source="routing")
+    assert "no_such_function" in incident.summary
+
+    assert unassigned_reconcile() == 1  # routing works again: the reconciler assigns the case
+    study.refresh_from_db()
+    case.refresh_from_db()
+    assert case.assignment_state == AssignmentState.OFFERED and case.assigned_to is not None
+    assert study.status == StudyStatus.ROUTED
+    assert unassigned_reconcile() == 0 and len(broker.sent) == 1
+
+
+def test_a_study_whose_case_is_already_in_hand_is_routed_by_its_message(demo, broker,
+                                                                          django_capture_on_commit_callbacks):
+    from apps.routing.services import case_route
+    from apps.worklist.models import AssignmentState, CaseStatus
+    from tests.factories.worklist import make_case
+
+    request = case_route(case_id=make_case(demo, accession_number="ACC-0001").pk)  # offered for validation
+    assert request.assignment_state == AssignmentState.OFFERED
+    study = receive(demo.establishments["vierzon"].pk, generate_uid(), generate_uid(), 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.studies_reconcile(now=later())
+    study.refresh_from_db()
+    assert study.case_id == request.pk and study.case.status == CaseStatus.AWAITING_READING
+    assert study.status == StudyStatus.COMPLETE
+    case_route(case_id=request.pk)  # the message: nothing to assign, the case already has its radiologist
+    study.refresh_from_db()
+    assert study.status == StudyStatus.ROUTED
+
+
+def test_studies_marked_routed_before_the_change_go_back_to_awaiting_assignment(demo, broker):
+    """The data migration, run forward on today's rows."""
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    from apps.worklist.models import AssignmentState
+    from tests.factories.worklist import make_case
+
+    migration = importlib.import_module("apps.studies.migrations.0003_study_routed_means_assigned")
+    site = demo.establishments["vierzon"].pk
+    waiting, offered = make_case(demo), make_case(demo)
+    Case = django_apps.get_model("worklist", "Case")
+    Case.objects.filter(pk=offered.pk).update(assignment_state=AssignmentState.OFFERED,
+                                              assigned_to=demo.users["radiologue"])
+    studies = {}
+    for name, case in (("waiting", waiting), ("offered", offered)):
+        studies[name] = receive(site, generate_uid(), generate_uid(), 1)
+        Study.objects.filter(pk=studies[name].pk).update(case=case, status=StudyStatus.ROUTED,
+                                                         routing_enqueued_at=timezone.now())
+    migration.routed_only_when_handled(django_apps, None)
+    assert Study.objects.get(pk=studies["waiting"].pk).status == StudyStatus.COMPLETE
+    assert Study.objects.get(pk=studies["offered"].pk).status == StudyStatus.ROUTED
+    migration.routed_when_sent(django_apps, None)
+    assert Study.objects.get(pk=studies["waiting"].pk).status == StudyStatus.ROUTED

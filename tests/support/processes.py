@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -93,3 +94,20 @@ def celery_worker_cmd(*extra: str) -> list[str]:
 
 def manage_cmd(*args: str) -> list[str]:
     return [sys.executable, "manage.py", *args]
+
+
+def production_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment a deployment sets (DJANGO_DEBUG=0, its secrets and hosts), none of the test's own
+    DJANGO_/PDS_ settings, for a manage.py run in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PDS_"))}
+    env.update({
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+        "PDS_AUDIT_KEY": secrets.token_urlsafe(48),
+        "DJANGO_ALLOWED_HOSTS": "pds.example.org",
+        "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
+        "PDS_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": database_url,
+    })
+    env.update(extra)
+    return env

@@ -92,6 +92,12 @@ def test_site_matches_an_unmatched_study_by_hand(demo: Any, login: Any) -> None:
     assert [c.pk for c in page.context["requests"]] == [request.pk]
     # Another site cannot match it.
     login("urgentiste.blois").post("/worklist/site/matching/", {"study": lone.pk, "case": request.pk})
+    # Missing, empty, non-numeric or out-of-range identifiers find nothing: a message, not a 500.
+    for bad in ({}, {"study": "", "case": ""}, {"study": "x", "case": request.pk},
+                {"study": "9" * 25, "case": request.pk}, {"study": lone.pk, "case": "-1"}):
+        answer = client.post("/worklist/site/matching/", bad)
+        assert answer.status_code == 302, bad
+    assert Study.objects.get(pk=lone.pk).case_id == placeholder.pk
     assert Study.objects.get(pk=lone.pk).case_id == placeholder.pk
     client.post("/worklist/site/matching/", {"study": lone.pk, "case": request.pk})
     lone.refresh_from_db()

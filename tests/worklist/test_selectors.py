@@ -83,7 +83,7 @@ def other_region_case(demo: Any) -> tuple[Case, User]:
 
 def radiologue_line(demo: Any) -> Any:
     """The line the demo's radiologist on call holds right now (Ligne mutualisée Sud)."""
-    from apps.routing.selectors import lines_for_user
+    from apps.rosters.selectors import lines_for_user
 
     return lines_for_user(user_id=demo.users["radiologue"].pk, at=timezone.now()).get()
 
@@ -91,8 +91,8 @@ def radiologue_line(demo: Any) -> Any:
 # --- Site staff and API keys: their establishment, nothing else --------------------------------------------
 
 
-@pytest.mark.parametrize("own,other", [("urgentiste", "urgentiste.blois"), ("admin.vierzon", "urgentiste.blois"),
-                                       ("manip", "urgentiste.blois")])
+# The establishment administrator reads no identified case (aggregates only): tests/accounts/test_permission_matrix.py.
+@pytest.mark.parametrize("own,other", [("urgentiste", "urgentiste.blois"), ("manip", "urgentiste.blois")])
 def test_site_staff_see_their_establishment_only_in_web_and_api(demo: Any, own: str, other: str) -> None:
     case = make_case(demo)  # requested at Vierzon
     blois_case = make_case(demo, site="blois", physician="urgentiste.blois", patient_birth_name="BLESOIS")
@@ -230,7 +230,8 @@ def test_no_role_sees_nothing_even_with_a_membership(demo: Any, role: str) -> No
     user = User.objects.create(username=f"nobody{role}", role=role)
     Membership.objects.create(user=user, establishment=demo.establishments["vierzon"])
     assert not cases_visible_to(user).exists()
-    assert api_list_ids(api(user)) == set()
+    # No role, no route: the permission matrix refuses the API outright (apps.accounts.matrix).
+    assert api(user).get("/api/v1/requests/").status_code == 403
 
 
 def test_anonymous_sees_nothing(demo: Any) -> None:

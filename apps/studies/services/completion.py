@@ -1,0 +1,183 @@
+"""Leases of open associations, the reconciler's watch, study completion and the hand-off to routing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.studies.events import study_case_attach, study_incident, study_routing_task
+from apps.studies.models import ReconcilerWatch, Study, StudyStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    completed: tuple[int, ...] = ()
+    sent: tuple[int, ...] = ()  # routing message handed to the broker (not yet routed: see StudyStatus)
+    pending: tuple[int, ...] = ()
+
+
+def _UNHELD(now: dt.datetime) -> Q:  # noqa: N802  (reads as the condition it is)
+    """No open association holds the study (``Study.lease_until``)."""
+    return Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+
+
+def study_complete(*, study_id: int, cutoff: dt.datetime, now: dt.datetime | None = None) -> bool:
+    """Mark a quiet study that no open association holds complete and attach it to its case;
+    ``studies_reconcile`` sends the routing message right after this commits. The case is the worklist's
+    business (``apps.studies.events.study_case_attach``)."""
+    now = now or timezone.now()  # the moment of this study's completion (a reconciler pass completes several)
+    with transaction.atomic():
+        won = Study.objects.filter(_UNHELD(now), pk=study_id, status=StudyStatus.RECEIVING,
+                                   last_received_at__lt=cutoff).update(status=StudyStatus.COMPLETE, completed_at=now)
+        if not won:
+            return False
+        study = Study.objects.get(pk=study_id)
+        case_id = None if study.ultrasound else study_case_attach(study_id=study_id)
+        if case_id is None:
+            Study.objects.filter(pk=study_id).update(status=StudyStatus.NOT_ROUTED)
+            if not study.ultrasound:
+                study_incident(kind="other", establishment_id=study.site_id, study_id=study_id,
+                               summary=f"Study with modality {study.modality!r} stored but not routed")
+        audit_record(action="update", obj=study, patient_data=True, establishment_id=study.site_id,
+                     details={"event": "complete", "series": study.num_series, "instances": study.num_instances,
+                              "case_id": case_id, "ultrasound": study.ultrasound})
+    return True
+
+
+ROUTING_SEND_TIMEOUT = 2.0  # seconds: connecting, then writing the message (a Redis that hangs)
+ROUTING_SEND_FAIL_FAST = {"max_retries": 0, "socket_connect_timeout": ROUTING_SEND_TIMEOUT,
+                          "socket_timeout": ROUTING_SEND_TIMEOUT, "retry_on_timeout": False}
+
+
+SENT, NOTHING_TO_SEND, SEND_FAILED = "sent", "nothing to send", "send failed"
+
+
+def study_routing_send(*, study_id: int) -> bool:
+    """Whether the routing message of this study was sent now (see ``_routing_send``)."""
+    return _routing_send(study_id=study_id) == SENT
+
+
+def _routing_send(*, study_id: int) -> str:
+    """Send the routing message for a complete study once; on a broker failure leave it pending.
+
+    The row is locked (skip_locked: a concurrent reconciler moves on) while the message is sent, and
+    marked only once the broker took it: ``routing_enqueued_at`` never claims a message that was not sent.
+    A commit failing after the send means a second message later (at least once; routing is idempotent).
+    The study stays ``complete``: it is ``routed`` once routing has assigned its case (``studies_routed_mark``).
+    """
+    from pds_platform.celery import app
+
+    task = study_routing_task()  # outside the try below: a missing registration is a bug, not a broker outage
+    with transaction.atomic():
+        study = (Study.objects.select_for_update(skip_locked=True)
+                 .filter(pk=study_id, status=StudyStatus.COMPLETE, routing_enqueued_at__isnull=True,
+                         case__isnull=False).only("pk", "case_id").first())
+        if study is None:
+            return NOTHING_TO_SEND
+        try:
+            # A connection of its own that gives up at once: the message is a hint (the row is the truth and
+            # the reconciler sends it again), and the shared producer pool's connection retries for seconds
+            # before failing (kombu's ensure_connection: ~6 s per send with Redis down, during which the
+            # gateway's reconciler completed nothing).
+            with app.connection_for_write(transport_options=ROUTING_SEND_FAIL_FAST,
+                                          connect_timeout=ROUTING_SEND_TIMEOUT) as conn:
+                app.send_task(task, args=[study.case_id], retry=False, connection=conn)
+        except Exception:  # broker down: stays pending, the reconciler sends it when the broker is back
+            log.warning("routing message for study %s not sent; will retry", study_id, exc_info=True)
+            return SEND_FAILED
+        Study.objects.filter(pk=study_id).update(routing_enqueued_at=timezone.now())
+    return SENT
+
+
+def studies_routed_mark(*, case_ids: Iterable[int] | QuerySet[Any, Any]) -> int:
+    """Mark ``routed`` the complete studies of these cases, which routing has taken in hand. Called by routing
+    (``apps.routing.services.case_studies_routed_mark``, which decides what "in hand" means) once its decision
+    has committed, with ``case_ids`` a subquery: one statement. Not audited: the assignment it follows is."""
+    return Study.objects.filter(status=StudyStatus.COMPLETE, case_id__in=case_ids).update(status=StudyStatus.ROUTED)
+
+
+# The reconcilers pass every 1 s (gateway) or 2 s (beat): this long without a pass is an interruption
+# (the database unreachable, or no reconciler running). A shorter outage goes unnoticed here, but an
+# association still sending holds its studies longer than that (ASSOCIATION_LEASE_SECONDS).
+RECONCILER_GAP_SECONDS = 10.0
+# How long an image or a renewal from the gateway holds its study (see Study.lease_until); the gateway renews
+# more often than this, and clears it at the association's end.
+ASSOCIATION_LEASE_SECONDS = 30.0
+
+
+def reconciler_watch(*, now: dt.datetime) -> dt.datetime:
+    """Record a reconciler pass; return since when the reconciler has been watching without interruption."""
+    with transaction.atomic():
+        watch = ReconcilerWatch.objects.select_for_update().filter(pk=1).first()
+        if watch is None:
+            try:
+                with transaction.atomic():
+                    ReconcilerWatch.objects.create(pk=1, observed_at=now, since=now)
+                return now
+            except IntegrityError:  # another reconciler created it first
+                watch = ReconcilerWatch.objects.select_for_update().get(pk=1)
+        if (now - watch.observed_at).total_seconds() > RECONCILER_GAP_SECONDS:
+            watch.since = now
+        watch.observed_at = max(watch.observed_at, now)
+        watch.save(update_fields=["observed_at", "since"])
+        return watch.since
+
+
+def studies_lease_renew(*, study_ids: list[int], until: dt.datetime) -> int:
+    """An open association is still delivering to these studies (the gateway, for its open associations)."""
+    return Study.objects.filter(pk__in=study_ids, status=StudyStatus.RECEIVING).update(lease_until=until)
+
+
+def studies_lease_release(*, study_ids: list[int]) -> int:
+    """The association delivering to these studies ended (released or aborted)."""
+    return Study.objects.filter(pk__in=study_ids, lease_until__isnull=False).update(lease_until=None)
+
+
+def studies_reconcile(*, now: dt.datetime | None = None, quiet_seconds: float | None = None) -> ReconcileResult:
+    """Complete the quiet studies, then send every routing message still pending. Safe to run anywhere, often.
+
+    Nothing completes until the reconciler has been watching for the quiet period (``reconciler_watch``)."""
+    fixed_clock = now is not None
+    now = now or timezone.now()
+    quiet = settings.PDS_DICOM_QUIET_SECONDS if quiet_seconds is None else quiet_seconds
+    cutoff = now - dt.timedelta(seconds=quiet)
+    watching_since = reconciler_watch(now=now)
+    quiet_ids = [] if watching_since >= cutoff else list(
+        Study.objects.filter(_UNHELD(now), status=StudyStatus.RECEIVING, last_received_at__lt=cutoff)
+        .order_by("last_received_at").values_list("pk", flat=True)[:200])
+    # Each study is handed to routing as soon as its own completion commits, not after the whole pass: on a busy
+    # night a pass completes tens of studies and the first would otherwise wait for the last. Each is stamped
+    # with the moment of its own completion (``now`` only when the caller fixes the clock).
+    completed: list[int] = []
+    sent: list[int] = []
+    broker_up = True
+    for i in quiet_ids:
+        if not study_complete(study_id=i, cutoff=cutoff, now=now if fixed_clock else None):
+            continue
+        completed.append(i)
+        if broker_up:
+            outcome = _routing_send(study_id=i)
+            broker_up = outcome != SEND_FAILED
+            if outcome == SENT:
+                sent.append(i)
+    # Then the routing message of every complete study not yet handed over (a broker that was down, a process
+    # that died between the commit and the send).
+    pending_ids = list(Study.objects.filter(status=StudyStatus.COMPLETE, routing_enqueued_at__isnull=True,
+                                            case__isnull=False).values_list("pk", flat=True)[:200])
+    for i in pending_ids if broker_up else ():
+        if not study_routing_send(study_id=i):
+            break  # the broker is down (a failed send can take seconds): try again next pass
+        sent.append(i)
+    pending = [i for i in pending_ids if i not in sent]
+    return ReconcileResult(completed=tuple(completed), sent=tuple(sent), pending=tuple(pending))

@@ -1,0 +1,54 @@
+"""Shared by the service modules: the case timeline writer (the outbox), the routing hand-off, the case lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import NotFoundError, PermissionDeniedError
+from apps.worklist.events import case_event_announce
+from apps.worklist.models import Case, CaseEvent
+from pds_platform.celery import app
+
+log = logging.getLogger(__name__)
+
+ROUTE_TASK = "routing.route_case"
+
+
+def enqueue_routing(case_id: int) -> None:
+    """Hand the case to routing once the transaction commits. The message is only a hint: the
+    routing reconciler finds cases left unassigned if the broker was down."""
+    def send() -> None:
+        try:
+            app.send_task(ROUTE_TASK, args=[case_id])
+        except Exception:  # broker down: the periodic reconciler will pick the case up
+            log.warning("could not enqueue routing for case %s", case_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def case_event_add(*, case: Case, kind: str, message: str, actor_id: int | None = None,
+                   data: dict[str, Any] | None = None, at: dt.datetime | None = None) -> CaseEvent:
+    """Record a timeline event and announce it to the subscribers (apps.worklist.events) in this
+    transaction: the timeline is the outbox of the integrations."""
+    event = CaseEvent.objects.create(case=case, at=at or timezone.now(), kind=kind, actor_id=actor_id,
+                                     message=message[:300], data=data or {})
+    case_event_announce(event)
+    return event
+
+
+def lock_case(case_id: int) -> Case:
+    try:
+        # The case row only (docs/locking.md): the site and modality are read, never locked.
+        return Case.objects.select_for_update(of=("self",)).select_related("site", "modality").get(pk=case_id)
+    except Case.DoesNotExist as exc:
+        raise NotFoundError("This request does not exist.") from exc
+
+
+def require_radiologist(user: Any) -> None:
+    if getattr(user, "role", "") != "radiologist":
+        raise PermissionDeniedError("Only a radiologist can do this.")

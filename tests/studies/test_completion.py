@@ -1,0 +1,222 @@
+"""Issue 15, "a busy night": completion that knows the sender, the free-space check, the dead broker.
+
+The gateway's handlers run in this process on a real storage root, fed the events pynetdicom would give
+them (an association, a C-STORE request whose data set is spooled to disk as it arrived, or not)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from io import BytesIO
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from apps.studies import services
+from apps.studies.models import Instance, Study, StudyStatus
+from dicom_gateway import storage
+from dicom_gateway.metadata import STATUS_OUT_OF_RESOURCES, STATUS_SUCCESS
+from dicom_gateway.server import Gateway, GatewayConfig, Sender
+from tests.factories.dicom import make_instance
+from tests.studies.test_services import Broker, receive
+from tests.support.processes import free_port
+
+pytestmark = pytest.mark.django_db
+
+MIN_FREE_MB = 50
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    from pds_platform.celery import app
+
+    b = Broker()
+    monkeypatch.setattr(app, "send_task", b.send_task)
+    return b
+
+
+@pytest.fixture
+def quiet(settings):
+    settings.PDS_DICOM_QUIET_SECONDS = 5
+    return 5
+
+
+class Association:
+    """What the handlers read of pynetdicom's association: the accepted sender, and whether it is still running."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.pds_sender = sender
+        self.alive = True
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    storage.incoming_sweep(tmp_path)
+    config = GatewayConfig(aet="PDS_GATEWAY", host="127.0.0.1", port=0, tls_port=0, tls_cert="", tls_key="",
+                           tls_ca="", storage_root=tmp_path, min_free_mb=MIN_FREE_MB, max_associations=4,
+                           max_pdu=0, workers=1)
+    gw = Gateway(config)
+    yield gw
+    gw.flushers.shutdown(wait=True)
+    gw._pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def association(demo):
+    return Association(Sender(calling_ae="VIERZON_CT", address="127.0.0.1",
+                              site_id=demo.establishments["vierzon"].pk))
+
+
+def data_set_bytes(ds) -> bytes:
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, False
+    write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+def c_store(gw: Gateway, assoc: Association, ds, *, spooled: bool = True) -> int:
+    """One C-STORE request as pynetdicom hands it to the handler; the gateway's status."""
+    data = data_set_bytes(ds)
+    if spooled:  # as reactor.GatewayDIMSE does: written to an unnamed file as it arrives, flushing once complete
+        header = storage.part10_header(sop_class_uid=ds.SOPClassUID, sop_instance_uid=ds.SOPInstanceUID,
+                                       transfer_syntax_uid=ExplicitVRLittleEndian)
+        data_set = storage.SpooledDataSet(gw.root, lambda: header, gw.flushers)
+        data_set.write(data)
+        data_set.finish()
+        assert data_set.usable()
+    else:
+        data_set = BytesIO(data)
+    request = SimpleNamespace(AffectedSOPClassUID=ds.SOPClassUID, AffectedSOPInstanceUID=ds.SOPInstanceUID,
+                              DataSet=data_set)
+    event = SimpleNamespace(assoc=assoc, request=request, context=SimpleNamespace(transfer_syntax=ExplicitVRLittleEndian))
+    return gw.on_store(event)
+
+
+def file_size(ds) -> int:
+    return len(storage.part10_header(sop_class_uid=ds.SOPClassUID, sop_instance_uid=ds.SOPInstanceUID,
+                                     transfer_syntax_uid=ExplicitVRLittleEndian)) + len(data_set_bytes(ds))
+
+
+# --- completion knows the sender -------------------------------------------------------------------------
+
+
+def test_a_study_is_not_completed_while_its_association_is_open(gateway, association, broker, quiet):
+    """Before: a study completed once quiet, its association open (held up, e.g., by a database outage)."""
+    study_uid = generate_uid()
+    assert c_store(gateway, association, make_instance(study_uid=study_uid, series_uid=generate_uid())) == STATUS_SUCCESS
+    study = Study.objects.get(study_uid=study_uid)
+    t0 = study.last_received_at
+    assert services.studies_reconcile(now=t0 + dt.timedelta(seconds=1)).completed == ()
+    # quiet for longer than the quiet period, the association still open: held
+    assert services.studies_reconcile(now=t0 + dt.timedelta(seconds=8)).completed == ()
+    gateway.holds_release(association)  # on_closed, at the A-RELEASE (which also closes its database connection)
+    assert services.studies_reconcile(now=t0 + dt.timedelta(seconds=9)).completed == (study.pk,)
+
+
+def test_the_hold_of_a_gateway_process_that_died_runs_out_by_itself(gateway, association, broker, quiet):
+    study_uid = generate_uid()
+    assert c_store(gateway, association, make_instance(study_uid=study_uid, series_uid=generate_uid())) == STATUS_SUCCESS
+    t0 = Study.objects.get(study_uid=study_uid).last_received_at
+    for s in (1, 10, 20, 29):  # the process is gone: nobody renews nor releases
+        assert services.studies_reconcile(now=t0 + dt.timedelta(seconds=s)).completed == ()
+    assert len(services.studies_reconcile(
+        now=t0 + dt.timedelta(seconds=services.ASSOCIATION_LEASE_SECONDS + 1)).completed) == 1
+
+
+def test_the_gateway_renews_the_hold_of_open_associations_and_releases_ended_ones(gateway, association, broker):
+    study_uid = generate_uid()
+    c_store(gateway, association, make_instance(study_uid=study_uid, series_uid=generate_uid()))
+    Study.objects.filter(study_uid=study_uid).update(lease_until=timezone.now())
+    gateway.holds_renew()
+    lease = Study.objects.get(study_uid=study_uid).lease_until
+    assert lease > timezone.now() + dt.timedelta(seconds=services.ASSOCIATION_LEASE_SECONDS - 5)
+    association.alive = False  # ended without a release or abort event
+    gateway.holds_renew()
+    assert Study.objects.get(study_uid=study_uid).lease_until is None
+
+
+def test_after_an_interruption_the_quiet_period_restarts_from_the_recovery(demo, broker, quiet):
+    """Before: the first pass after a database outage longer than the quiet period completed (and routed)
+    studies whose senders had not had a chance to deliver the rest."""
+    study = receive(demo.establishments["vierzon"].pk, generate_uid(), generate_uid(), 2)
+    t0 = study.last_received_at
+
+    def at(seconds: float):
+        return services.studies_reconcile(now=t0 + dt.timedelta(seconds=seconds)).completed
+
+    assert at(1) == at(2) == at(3) == at(4) == ()  # not quiet yet
+    # the database is unreachable from t0+4.5 to t0+60: no pass
+    assert at(60) == ()
+    assert at(61) == at(63) == at(64.5) == ()
+    assert at(65.5) == (study.pk,)
+
+
+# --- free space -------------------------------------------------------------------------------------------
+
+
+def test_the_free_space_check_counts_a_spooled_image_once(gateway, association, monkeypatch):
+    """A spooled image is already on the disk: free space has counted it. Before: subtracted a second time."""
+    ds = make_instance(study_uid=generate_uid(), series_uid=generate_uid(), rows=256, cols=256)
+    size = file_size(ds)
+    monkeypatch.setattr(storage, "free_bytes", lambda root: MIN_FREE_MB * 1024 * 1024 + size // 2)
+    assert c_store(gateway, association, ds) == STATUS_SUCCESS
+    assert Instance.objects.filter(sop_instance_uid=ds.SOPInstanceUID).exists()
+    # Not spooled (the bytes are only in memory): they still need the room.
+    other = make_instance(study_uid=generate_uid(), series_uid=generate_uid(), rows=256, cols=256)
+    assert c_store(gateway, association, other, spooled=False) == STATUS_OUT_OF_RESOURCES
+
+
+@pytest.mark.parametrize("spooled", [True, False])
+def test_an_identical_resend_is_acknowledged_below_the_threshold(gateway, association, monkeypatch, spooled):
+    """Before: refused 0xA700 like a new image, though it needs no room (nothing is written)."""
+    study_uid, series_uid = generate_uid(), generate_uid()
+    ds = make_instance(study_uid=study_uid, series_uid=series_uid)
+    assert c_store(gateway, association, ds) == STATUS_SUCCESS
+    monkeypatch.setattr(storage, "free_bytes", lambda root: MIN_FREE_MB * 1024 * 1024 - 1)
+    assert c_store(gateway, association, ds, spooled=spooled) == STATUS_SUCCESS
+    changed = make_instance(study_uid=study_uid, series_uid=series_uid, sop_uid=ds.SOPInstanceUID, seed=1)
+    assert c_store(gateway, association, changed, spooled=spooled) == STATUS_OUT_OF_RESOURCES
+    new = make_instance(study_uid=study_uid, series_uid=series_uid, number=2)
+    assert c_store(gateway, association, new, spooled=spooled) == STATUS_OUT_OF_RESOURCES
+    assert Instance.objects.filter(study__study_uid=study_uid).count() == 1
+    assert not list((gateway.root / storage.INCOMING).iterdir())
+
+
+# --- a dead broker -----------------------------------------------------------------------------------------
+
+
+def test_a_dead_broker_does_not_hold_up_the_reconciler(demo, monkeypatch):
+    """Before: each failed send waited ~6 s in kombu's connection retries, the reconciler with it."""
+    from pds_platform.celery import app
+
+    study = receive(demo.establishments["vierzon"].pk, generate_uid(), generate_uid(), 1)
+    now = study.last_received_at + dt.timedelta(seconds=60)
+    assert services.study_complete(study_id=study.pk, cutoff=now, now=now)
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    monkeypatch.setenv("CELERY_BROKER_URL", dead)  # Celery reads it before its configuration
+    monkeypatch.setitem(app.conf, "broker_url", dead)
+    monkeypatch.setitem(app.conf, "broker_transport", "redis")  # not the embedded broker (SQLite configuration)
+    started = time.monotonic()
+    result = services.studies_reconcile(now=now)
+    elapsed = time.monotonic() - started
+    assert result.pending == (study.pk,) and result.sent == ()
+    assert elapsed < 1.5, f"one reconciler pass took {elapsed:.1f} s with the broker down"
+    study.refresh_from_db()
+    assert study.status == StudyStatus.COMPLETE and study.routing_enqueued_at is None
+
+
+def test_the_fail_fast_send_still_reaches_the_configured_broker(demo):
+    """The options that make it give up at once are understood by both transports (Redis, the embedded one)."""
+    study = receive(demo.establishments["vierzon"].pk, generate_uid(), generate_uid(), 1)
+    now = study.last_received_at + dt.timedelta(seconds=60)
+    services.study_complete(study_id=study.pk, cutoff=now, now=now)
+    assert services.study_routing_send(study_id=study.pk)
+    study.refresh_from_db()
+    assert study.routing_enqueued_at is not None
