@@ -164,9 +164,10 @@ def main() -> int:
 
     from apps.core.context import acting_as
     from apps.regions.models import Establishment
+    from apps.routing.queue import enqueue_routing
     from apps.routing.services import routing_decide
     from apps.worklist.models import Case
-    from apps.worklist.services import case_attach_study, enqueue_routing
+    from apps.worklist.services import case_attach_study
     from pds_platform.celery import app
 
     t0 = time.perf_counter()

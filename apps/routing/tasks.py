@@ -6,6 +6,7 @@ from celery import shared_task
 
 from apps.core.context import acting_as
 from apps.routing.notifiers import DELIVER_TASK
+from apps.routing.queue import ROUTE_TASK
 from apps.routing.services import (
     case_route,
     escalations_run,
@@ -26,7 +27,7 @@ BEAT_SCHEDULE = {
 }
 
 
-@shared_task(name="routing.route_case", acks_late=True, autoretry_for=(Exception,), retry_backoff=2,
+@shared_task(name=ROUTE_TASK, acks_late=True, autoretry_for=(Exception,), retry_backoff=2,
              retry_backoff_max=30, max_retries=5)
 def route_case(case_id: int) -> None:
     with acting_as(channel="worker", user_id=None, username="routing"):

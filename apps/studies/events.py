@@ -12,7 +12,7 @@ from them is a hook here, filled by the app that owns the work:
 - ``study_late_images``: images arrived after completion for a study attached to a case. The worklist
   subscribes (it flags the case and writes the timeline event).
 - ``study_routing_task``: the name of the Celery task that routes a case, given the case id. Registered once,
-  by the worklist, which names it (``apps.worklist.services.ROUTE_TASK``); studies send it themselves, with
+  by routing, which names it (``apps.routing.queue.ROUTE_TASK``); studies send it themselves, with
   their own fail-fast connection (``apps.studies.services.completion``).
 
 Invariants: handlers are registered in the subscribing app's ``AppConfig.ready()``, so they are in place once
@@ -132,6 +132,6 @@ def study_routing_task_register(task_name: str) -> None:
 
 def study_routing_task() -> str:
     if not _routing_task:
-        raise HookMissing("no routing task is registered for complete studies (apps.worklist registers it in "
-                          "WorklistConfig.ready(): is it in INSTALLED_APPS and is Django set up?)")
+        raise HookMissing("no routing task is registered for complete studies (apps.routing registers it in "
+                          "RoutingConfig.ready(): is it in INSTALLED_APPS and is Django set up?)")
     return _routing_task[0]

@@ -8,18 +8,13 @@ class WorklistConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.core.views import ROLE_HOME
-        from apps.studies.events import (
-            study_case_attach_register,
-            study_late_images_subscribe,
-            study_routing_task_register,
-        )
-        from apps.worklist.services import ROUTE_TASK, case_attach_complete_study, case_late_images_record
+        from apps.studies.events import study_case_attach_register, study_late_images_subscribe
+        from apps.worklist.services import case_attach_complete_study, case_late_images_record
 
         ROLE_HOME.setdefault("radiologist", "worklist:worklist")
         for role in ("emergency_physician", "radiographer"):
             ROLE_HOME.setdefault(role, "worklist:site_requests")
         # The studies' hooks (apps.studies.events): a complete study joins its case, late images reach its
-        # timeline, and its routing message names the task that routes the case.
+        # timeline. Routing names its own task there (apps.routing.apps).
         study_case_attach_register(case_attach_complete_study)
         study_late_images_subscribe(case_late_images_record)
-        study_routing_task_register(ROUTE_TASK)

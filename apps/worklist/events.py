@@ -37,3 +37,32 @@ def case_event_announce(event: CaseEvent) -> None:
     """Hand a just-recorded event to every subscriber, in registration order, in the caller's transaction."""
     for subscriber in _subscribers:
         subscriber(event=event)
+
+
+# --- the routing hand-off ----------------------------------------------------------------------------------
+
+
+class RoutingRequester(Protocol):
+    def __call__(self, case_id: int) -> None: ...
+
+
+_routing_requester: list[Callable[[int], None]] = []  # exactly one: routing's
+
+
+class RoutingRequesterMissing(RuntimeError):
+    """No app asks for a case to be routed: apps.routing is not installed or Django is not set up."""
+
+
+def case_routing_requester_register(requester: RoutingRequester) -> None:
+    """Routing registers, from its ``AppConfig.ready()``, how a case is handed to it (it enqueues its task once
+    the transaction commits). Registering another callable replaces it (tests may)."""
+    _routing_requester[:] = [requester]
+
+
+def case_routing_request(case_id: int) -> None:
+    """Ask routing to route this case once the caller's transaction commits (a hint: routing's reconciler
+    finds cases left unassigned if the message is lost)."""
+    if not _routing_requester:
+        raise RoutingRequesterMissing("no routing requester is registered (apps.routing registers one in "
+                                      "RoutingConfig.ready(): is it in INSTALLED_APPS and is Django set up?)")
+    _routing_requester[0](case_id)

@@ -16,8 +16,9 @@ from django.conf import settings
 from django.db import connection
 
 from apps.routing.models import RoutingDecision, RoutingRule
+from apps.routing.queue import ROUTE_TASK
 from apps.worklist.models import AssignmentState, Case, CaseEventKind
-from apps.worklist.services import ROUTE_TASK, CaseInput, case_create
+from apps.worklist.services import CaseInput, case_create
 from tests.support.processes import celery_worker_cmd, running, wait_until
 
 pytestmark = [pytest.mark.integration,

@@ -6,11 +6,12 @@ from typing import get_args
 
 import pytest
 
+from apps.routing.queue import ROUTE_TASK
 from apps.studies import events
 from apps.studies.services import study_routing_send
 from apps.traceability.models import IncidentKind, Severity
 from apps.traceability.services import incident_record
-from apps.worklist.services import ROUTE_TASK, case_attach_complete_study, case_late_images_record
+from apps.worklist.services import case_attach_complete_study, case_late_images_record
 
 
 def test_each_hook_is_registered_once_the_apps_are_loaded() -> None:
@@ -67,3 +68,17 @@ def test_a_handler_runs_in_the_callers_transaction_and_its_failure_rolls_the_cha
                                    decision=SenderDecision(False, "unknown calling AE title 'X'"))
     assert seen == [True]
     assert AuditEntry.objects.count() == before  # the security event went with the incident
+
+
+def test_routing_registers_how_a_case_is_handed_to_it(monkeypatch) -> None:
+    from apps.routing.queue import enqueue_routing
+    from apps.worklist import events as case_events
+
+    assert case_events._routing_requester == [enqueue_routing]
+    monkeypatch.setattr(case_events, "_routing_requester", [])
+    with pytest.raises(case_events.RoutingRequesterMissing):
+        case_events.case_routing_request(1)
+    asked: list[int] = []
+    case_events.case_routing_requester_register(asked.append)
+    case_events.case_routing_request(7)
+    assert asked == [7]

@@ -13,7 +13,7 @@ case lock. Every public name is importable from here.
 """
 
 from apps.worklist.services.claims import CLAIMABLE, case_claim, case_hand_off, case_open, case_release
-from apps.worklist.services.common import ROUTE_TASK, case_event_add, enqueue_routing
+from apps.worklist.services.common import case_event_add, enqueue_routing
 from apps.worklist.services.expert import expert_opinion_give, expert_request_create
 from apps.worklist.services.intake import (
     MATCH_WINDOW,
@@ -37,7 +37,7 @@ from apps.worklist.services.reports import (
 from apps.worklist.services.validation import ValidationDecision, case_info_provide, case_validate
 
 __all__ = [
-    "CLAIMABLE", "MATCH_WINDOW", "REPORT_FIELDS", "ROUTE_TASK", "CaseInput", "ValidationDecision",
+    "CLAIMABLE", "MATCH_WINDOW", "REPORT_FIELDS", "CaseInput", "ValidationDecision",
     "addendum_add", "case_attach_complete_study", "case_attach_study", "case_cancel", "case_claim", "case_create",
     "case_event_add", "case_hand_off", "case_info_provide", "case_late_images_record", "case_match_for_study",
     "case_open", "case_release", "case_validate",

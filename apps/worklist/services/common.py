@@ -6,30 +6,13 @@ import datetime as dt
 import logging
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import NotFoundError, PermissionDeniedError
-from apps.worklist.events import case_event_announce
+from apps.worklist.events import case_event_announce, case_routing_request
 from apps.worklist.models import Case, CaseEvent
-from pds_platform.celery import app
 
 log = logging.getLogger(__name__)
-
-ROUTE_TASK = "routing.route_case"
-
-
-def enqueue_routing(case_id: int) -> None:
-    """Hand the case to routing once the transaction commits. The message is only a hint: the
-    routing reconciler finds cases left unassigned if the broker was down."""
-    def send() -> None:
-        try:
-            app.send_task(ROUTE_TASK, args=[case_id])
-        except Exception:  # broker down: the periodic reconciler will pick the case up
-            log.warning("could not enqueue routing for case %s", case_id, exc_info=True)
-
-    transaction.on_commit(send)
-
 
 def case_event_add(*, case: Case, kind: str, message: str, actor_id: int | None = None,
                    data: dict[str, Any] | None = None, at: dt.datetime | None = None) -> CaseEvent:
@@ -52,3 +35,9 @@ def lock_case(case_id: int) -> Case:
 def require_radiologist(user: Any) -> None:
     if getattr(user, "role", "") != "radiologist":
         raise PermissionDeniedError("Only a radiologist can do this.")
+
+
+def enqueue_routing(case_id: int) -> None:
+    """Hand the case to routing once the transaction commits (routing registered how: apps.worklist.events)."""
+    case_routing_request(case_id)
+
