@@ -15,7 +15,10 @@ processes spent per image (utime + stime from /proc, all threads; the gateway's 
 processes, each child's share shown, so an idle child on several associations is visible). The
 gateway's figure leaves out the PostgreSQL backend serving it; Orthanc's includes its SQLite index.
 
-Usage: DATABASE_URL=postgres://... .venv/bin/python benchmarks/ingest.py [--runs 3] [--slices 300]
+With ``--baseline GIT_REF`` the gateway of an earlier commit (a ``git archive`` copy run with this venv, its own
+scratch database) is measured in the same rounds: a change of the gateway is judged side by side.
+
+Usage: DATABASE_URL=postgres://... .venv/bin/python benchmarks/ingest.py [--runs 3] [--slices 300] [--baseline REF]
 (``make bench`` sets DATABASE_URL; the gateway's tables are created with ``migrate`` + ``load_demo``.)
 """
 
@@ -143,6 +146,44 @@ def measure_interleaved(peers: list[Peer], files: list[Path], runs: int) -> None
         print(f"{peer.name:<32} median {statistics.median(peer.rates):7.1f} images/s{cpu}", flush=True)
 
 
+@dataclass
+class Gateway:
+    proc: subprocess.Popen[bytes]
+    port: int
+
+
+def start_gateway(root: Path, work: Path, database_url: str) -> Gateway:
+    """The gateway of the checkout ``root`` with production settings (no debug query log), its tables created
+    with ``migrate`` + ``load_demo`` in ``database_url``."""
+    port = free_port()
+    work.mkdir(parents=True, exist_ok=True)
+    env = env_nodelay(PDS_DICOM_PORT=str(port), PDS_DICOM_STORAGE_ROOT=str(work / "storage"),
+                      PDS_VAR_DIR=str(work / "var"), PDS_DICOM_QUIET_SECONDS="3600", PDS_DICOM_MIN_FREE_MB="100",
+                      PYTHONUNBUFFERED="1", DATABASE_URL=database_url, DJANGO_DEBUG="0",
+                      DJANGO_SECRET_KEY=secrets.token_urlsafe(64), PDS_AUDIT_KEY=secrets.token_urlsafe(48),
+                      DJANGO_ALLOWED_HOSTS="localhost")
+    for step in (["migrate", "--noinput", "-v0"], ["load_demo"]):
+        subprocess.run([PY, "manage.py", *step], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([PY, "manage.py", "run_gateway", "--no-reconcile"], cwd=root, env=env,
+                            stdout=open(work / "gateway.log", "wb"), stderr=subprocess.STDOUT)
+    wait_echo(port, "PDS_GATEWAY")
+    return Gateway(proc, port)
+
+
+def checkout(ref: str, where: Path) -> Path:
+    """A plain copy of the tree of ``ref`` (``git archive``): the baseline runs from it with this venv."""
+    where.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
+    return where
+
+
+def scratch_database(url: str, suffix: str) -> str:
+    from benchmarks._common import create_database
+
+    return create_database(url, suffix)
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -159,6 +200,8 @@ def main() -> int:
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--skip-orthanc", action="store_true")
+    parser.add_argument("--baseline", default="", metavar="GIT_REF",
+                        help="also measure the gateway of this commit (its own checkout and database), side by side")
     parser.add_argument("--only", default="", help="comma-separated peer keys to run (e.g. gateway_1assoc), "
                         "default all")
     args = parser.parse_args()
@@ -175,23 +218,18 @@ def main() -> int:
         procs: list[subprocess.Popen[bytes]] = []
         peers: list[Peer] = []
         try:
-            # (a) our gateway, against DATABASE_URL (PostgreSQL under `make bench`).
-            gw_port = free_port()
-            genv = env_nodelay(PDS_DICOM_PORT=str(gw_port), PDS_DICOM_STORAGE_ROOT=str(work / "gateway"),
-                               PDS_VAR_DIR=str(work / "var"), PDS_DICOM_QUIET_SECONDS="3600",
-                               PDS_DICOM_MIN_FREE_MB="100", PYTHONUNBUFFERED="1",
-                               # Production settings: no debug query log in the gateway.
-                               DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
-                               PDS_AUDIT_KEY=secrets.token_urlsafe(48),
-                               DJANGO_ALLOWED_HOSTS="localhost")
-            for step in (["migrate", "--noinput", "-v0"], ["load_demo"]):
-                subprocess.run([PY, "manage.py", *step], cwd=ROOT, env=genv, check=True, stdout=subprocess.DEVNULL)
-            gw = subprocess.Popen([PY, "manage.py", "run_gateway", "--no-reconcile"], cwd=ROOT, env=genv,
-                                  stdout=open(work / "gateway.log", "wb"), stderr=subprocess.STDOUT)
-            procs.append(gw)
-            wait_echo(gw_port, "PDS_GATEWAY")
-            peers += [Peer("gateway, 1 association", "gateway_1assoc", gw_port, "PDS_GATEWAY", 1, gw.pid),
-                      Peer("gateway, 4 associations", "gateway_4assoc", gw_port, "PDS_GATEWAY", 4, gw.pid)]
+            # (a) our gateway, against DATABASE_URL (PostgreSQL under `make bench`); with --baseline, the gateway
+            # of an earlier commit too, from its own checkout and database, measured in the same rounds.
+            gateways = [("gateway", "gateway", ROOT, os.environ.get("DATABASE_URL", ""))]
+            if args.baseline:
+                base_root = checkout(args.baseline, work / "baseline")
+                gateways.append((f"baseline {args.baseline}", "baseline", base_root,
+                                 scratch_database(os.environ["DATABASE_URL"], "bench_baseline")))
+            for label, key, root, db_url in gateways:
+                gw = start_gateway(root, work / key, db_url)
+                procs.append(gw.proc)
+                peers += [Peer(f"{label}, 1 association", f"{key}_1assoc", gw.port, "PDS_GATEWAY", 1, gw.proc.pid),
+                          Peer(f"{label}, 4 associations", f"{key}_4assoc", gw.port, "PDS_GATEWAY", 4, gw.proc.pid)]
 
             # (b) Orthanc with its defaults (SQLite index, files on disk), own config and storage.
             if not args.skip_orthanc and shutil.which("Orthanc"):
@@ -239,6 +277,10 @@ def main() -> int:
         ratio("ingest_ratio_4assoc_vs_orthanc_4assoc", "gateway_4assoc", "orthanc_4assoc")
         ratio("gateway_4assoc_vs_1assoc_ratio", "gateway_4assoc", "gateway_1assoc")
         ratio("ingest_ratio_vs_storescp", "gateway_1assoc", "storescp_1assoc")
+        ratio("ingest_ratio_vs_baseline", "gateway_1assoc", "baseline_1assoc")
+        ratio("ingest_ratio_4assoc_vs_baseline_4assoc", "gateway_4assoc", "baseline_4assoc")
+        ratio("baseline_ratio_vs_orthanc", "baseline_1assoc", "orthanc_1assoc")
+        ratio("baseline_ratio_4assoc_vs_orthanc_4assoc", "baseline_4assoc", "orthanc_4assoc")
         print()
         print(" ".join(f"{k}={v:.2f}" for k, v in results.items()))
         return 0

@@ -96,7 +96,7 @@ def table(outcome: load.LoadOutcome) -> None:
     queue = [q for _, _, q in run.samples if q is not None]
     loads = [la for _, la, _ in run.samples]
     if queue:
-        print(f"Celery queue while sending: mean {statistics.mean(queue):.1f}, max {max(queue)} messages")
+        print(f"Celery queues (routing + background) while sending: mean {statistics.mean(queue):.1f}, max {max(queue)} messages")
     if loads:
         print(f"load average (1 min) while sending: mean {statistics.mean(loads):.1f}, max {max(loads):.1f} "
               f"on {os.cpu_count()} CPUs")

@@ -119,6 +119,9 @@ def child_main(config: GatewayConfig, listen_fds: list[tuple[int, bool]], parent
     pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
     if os.getppid() != parent_pid:
         sys.exit(1)
+    # Images yield the CPU to the rest of the platform (routing, alerts, pages) when it is short: PDS_DICOM_NICE.
+    # The parent (its reconciler completes studies and hands them to routing) keeps its own priority.
+    os.nice(config.nice)
     gateway = Gateway(config)
     ae = build_ae(config)
     _gc_settle()

@@ -47,6 +47,7 @@ class GatewayConfig:
     max_associations: int
     max_pdu: int
     workers: int
+    nice: int = 0
 
     @classmethod
     def from_settings(cls) -> GatewayConfig:
@@ -55,7 +56,7 @@ class GatewayConfig:
                    tls_key=settings.PDS_DICOM_TLS_KEY, tls_ca=settings.PDS_DICOM_TLS_CA,
                    storage_root=Path(settings.PDS_DICOM_STORAGE_ROOT), min_free_mb=settings.PDS_DICOM_MIN_FREE_MB,
                    max_associations=settings.PDS_DICOM_MAX_ASSOCIATIONS, max_pdu=settings.PDS_DICOM_MAX_PDU,
-                   workers=max(1, settings.PDS_DICOM_WORKERS))
+                   workers=max(1, settings.PDS_DICOM_WORKERS), nice=min(19, max(0, settings.PDS_DICOM_NICE)))
 
     @property
     def tls_enabled(self) -> bool:

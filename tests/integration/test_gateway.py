@@ -423,3 +423,16 @@ def test_an_image_cut_short_or_a_malformed_pdu_leaves_nothing(live_demo, process
         assert run.succeeded() == {f.name for f in files}, run.output[-3000:]
     assert Instance.objects.count() == 2
     assert len(dcm_files(gw.root)) == 2 and not list((gw.root / ".incoming").iterdir())
+
+
+def test_the_processes_receiving_images_yield_the_cpu_to_routing(live_demo, process_env, tmp_path):
+    """PDS_DICOM_NICE: on a busy night the images wait, not the routing decisions; the parent (its reconciler
+    completes studies and hands them to routing) keeps its priority."""
+    def nice(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+    with gateway(process_env, tmp_path, PDS_DICOM_NICE="7") as gw:
+        workers = _children(gw.proc.pid)
+        assert echo(gw.port).returncode == 0
+        parent = nice(gw.proc.pid)
+        assert workers and [nice(p) for p in workers] == [min(19, parent + 7)] * len(workers)

@@ -220,3 +220,30 @@ def test_the_fail_fast_send_still_reaches_the_configured_broker(demo):
     assert services.study_routing_send(study_id=study.pk)
     study.refresh_from_db()
     assert study.routing_enqueued_at is not None
+
+
+def test_a_reconciler_pass_hands_every_study_over_on_one_broker_connection(demo, monkeypatch):
+    """A connection per message cost a TCP and Redis handshake each: under load the longest step of the hand-off.
+    The connections are the real broker's (Redis, or the embedded one); only counted here."""
+    from pds_platform.celery import app
+
+    studies = [receive(demo.establishments["vierzon"].pk, generate_uid(), generate_uid(), 1) for _ in range(3)]
+    now = max(s.last_received_at for s in studies) + dt.timedelta(seconds=60)
+    services.study_complete(study_id=studies[0].pk, cutoff=now, now=now)  # one left pending from an earlier pass
+    opened = []
+    real = app.connection_for_write
+
+    def counting(*args, **kwargs):
+        opened.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app, "connection_for_write", counting)
+    Study.objects.filter(pk__in=[s.pk for s in studies]).update(
+        last_received_at=now - dt.timedelta(seconds=30))
+    from apps.studies.models import ReconcilerWatch
+
+    ReconcilerWatch.objects.update_or_create(pk=1, defaults={"observed_at": now, "since": now - dt.timedelta(hours=1)})
+    result = services.studies_reconcile(now=now)
+    assert set(result.sent) == {s.pk for s in studies} and result.pending == ()
+    assert len(opened) == 1
+    assert Study.objects.filter(pk__in=[s.pk for s in studies], routing_enqueued_at__isnull=True).count() == 0

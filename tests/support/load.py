@@ -369,12 +369,13 @@ def wait_settled(conn: Any, study_uids: list[str], timeout: float) -> dict[str, 
         time.sleep(0.5)
 
 
-def redis_queue_length(redis_url: str, queue: str = "celery") -> Callable[[], int | None]:
+def redis_queue_length(redis_url: str, queues: tuple[str, ...] = ("celery", "routing")) -> Callable[[], int | None]:
+    """Messages waiting in the platform's queues (settings.CELERY_TASK_QUEUES), all priorities."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
     # One list per priority (settings.CELERY_TASK_ROUTES; kombu names them queue, queue\x06\x163, ...).
-    keys = [queue] + [f"{queue}\x06\x16{p}" for p in (3, 6, 9)]
+    keys = [k for q in queues for k in [q] + [f"{q}\x06\x16{p}" for p in (3, 6, 9)]]
     return lambda: sum(int(client.llen(k)) for k in keys)
 
 

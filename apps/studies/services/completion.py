@@ -63,12 +63,45 @@ ROUTING_SEND_FAIL_FAST = {"max_retries": 0, "socket_connect_timeout": ROUTING_SE
 SENT, NOTHING_TO_SEND, SEND_FAILED = "sent", "nothing to send", "send failed"
 
 
+class _BrokerLink:
+    """A fail-fast broker connection for one reconciler pass, opened at its first send and reused by the next ones
+    (a connection per message cost a TCP and Redis handshake each, under load the longest step of the hand-off).
+    Dropped after a failure, closed at the end of the pass."""
+
+    def __init__(self) -> None:
+        self._conn: Any = None
+
+    def send(self, task: str, case_id: int) -> None:
+        from pds_platform.celery import app
+
+        try:
+            if self._conn is None:
+                self._conn = app.connection_for_write(transport_options=ROUTING_SEND_FAIL_FAST,
+                                                      connect_timeout=ROUTING_SEND_TIMEOUT)
+            app.send_task(task, args=[case_id], retry=False, connection=self._conn)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.release()
+            except Exception:  # a connection that failed may fail to close too: nothing is left to do with it
+                log.debug("broker connection not closed cleanly", exc_info=True)
+
+
 def study_routing_send(*, study_id: int) -> bool:
     """Whether the routing message of this study was sent now (see ``_routing_send``)."""
-    return _routing_send(study_id=study_id) == SENT
+    link = _BrokerLink()
+    try:
+        return _routing_send(study_id=study_id, link=link) == SENT
+    finally:
+        link.close()
 
 
-def _routing_send(*, study_id: int) -> str:
+def _routing_send(*, study_id: int, link: _BrokerLink) -> str:
     """Send the routing message for a complete study once; on a broker failure leave it pending.
 
     The row is locked (skip_locked: a concurrent reconciler moves on) while the message is sent, and
@@ -76,8 +109,6 @@ def _routing_send(*, study_id: int) -> str:
     A commit failing after the send means a second message later (at least once; routing is idempotent).
     The study stays ``complete``: it is ``routed`` once routing has assigned its case (``studies_routed_mark``).
     """
-    from pds_platform.celery import app
-
     task = study_routing_task()  # outside the try below: a missing registration is a bug, not a broker outage
     with transaction.atomic():
         study = (Study.objects.select_for_update(skip_locked=True)
@@ -86,13 +117,11 @@ def _routing_send(*, study_id: int) -> str:
         if study is None:
             return NOTHING_TO_SEND
         try:
-            # A connection of its own that gives up at once: the message is a hint (the row is the truth and
-            # the reconciler sends it again), and the shared producer pool's connection retries for seconds
+            # A connection of the pass's own that gives up at once: the message is a hint (the row is the truth
+            # and the reconciler sends it again), and the shared producer pool's connection retries for seconds
             # before failing (kombu's ensure_connection: ~6 s per send with Redis down, during which the
             # gateway's reconciler completed nothing).
-            with app.connection_for_write(transport_options=ROUTING_SEND_FAIL_FAST,
-                                          connect_timeout=ROUTING_SEND_TIMEOUT) as conn:
-                app.send_task(task, args=[study.case_id], retry=False, connection=conn)
+            link.send(task, study.case_id)
         except Exception:  # broker down: stays pending, the reconciler sends it when the broker is back
             log.warning("routing message for study %s not sent; will retry", study_id, exc_info=True)
             return SEND_FAILED
@@ -162,22 +191,28 @@ def studies_reconcile(*, now: dt.datetime | None = None, quiet_seconds: float | 
     completed: list[int] = []
     sent: list[int] = []
     broker_up = True
-    for i in quiet_ids:
-        if not study_complete(study_id=i, cutoff=cutoff, now=now if fixed_clock else None):
-            continue
-        completed.append(i)
-        if broker_up:
-            outcome = _routing_send(study_id=i)
-            broker_up = outcome != SEND_FAILED
+    link = _BrokerLink()
+    try:
+        for i in quiet_ids:
+            if not study_complete(study_id=i, cutoff=cutoff, now=now if fixed_clock else None):
+                continue
+            completed.append(i)
+            if broker_up:
+                outcome = _routing_send(study_id=i, link=link)
+                broker_up = outcome != SEND_FAILED
+                if outcome == SENT:
+                    sent.append(i)
+        # Then the routing message of every complete study not yet handed over (a broker that was down, a process
+        # that died between the commit and the send).
+        pending_ids = list(Study.objects.filter(status=StudyStatus.COMPLETE, routing_enqueued_at__isnull=True,
+                                                case__isnull=False).values_list("pk", flat=True)[:200])
+        for i in pending_ids if broker_up else ():
+            outcome = _routing_send(study_id=i, link=link)
+            if outcome == SEND_FAILED:
+                break  # the broker is down (a failed send can take seconds): try again next pass
             if outcome == SENT:
                 sent.append(i)
-    # Then the routing message of every complete study not yet handed over (a broker that was down, a process
-    # that died between the commit and the send).
-    pending_ids = list(Study.objects.filter(status=StudyStatus.COMPLETE, routing_enqueued_at__isnull=True,
-                                            case__isnull=False).values_list("pk", flat=True)[:200])
-    for i in pending_ids if broker_up else ():
-        if not study_routing_send(study_id=i):
-            break  # the broker is down (a failed send can take seconds): try again next pass
-        sent.append(i)
+    finally:
+        link.close()
     pending = [i for i in pending_ids if i not in sent]
     return ReconcileResult(completed=tuple(completed), sent=tuple(sent), pending=tuple(pending))
