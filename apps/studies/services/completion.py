@@ -114,7 +114,7 @@ def _routing_send(*, study_id: int, link: _BrokerLink) -> str:
         study = (Study.objects.select_for_update(skip_locked=True)
                  .filter(pk=study_id, status=StudyStatus.COMPLETE, routing_enqueued_at__isnull=True,
                          case__isnull=False).only("pk", "case_id").first())
-        if study is None:
+        if study is None or study.case_id is None:  # case__isnull=False: never None here
             return NOTHING_TO_SEND
         try:
             # A connection of the pass's own that gives up at once: the message is a hint (the row is the truth
