@@ -115,6 +115,8 @@ def main() -> int:
                         help="every n-th study gets a late series (4 images, another association) once complete; 0: none")
     parser.add_argument("--drain", type=float, default=180.0,
                         help="seconds to wait, once sending stopped, for the studies to be routed")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds between the platform reporting healthy and the first send (default: none)")
     parser.add_argument("--keep", action="store_true", help="keep the platform's directory (logs, SMS file)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a variable of the platform's environment (repeatable), e.g. PDS_DICOM_WORKERS=1")
@@ -141,6 +143,9 @@ def main() -> int:
         _common.start(platform)
         print(f"production: run_platform healthy in {time.perf_counter() - t0:.0f} s "
               f"(web :{platform.web_port}, DICOM :{platform.dicom_port})", flush=True)
+        if args.settle:
+            print(f"letting the platform settle for {args.settle:g} s before sending", flush=True)
+            time.sleep(args.settle)
         deadlocks_before = load.deadlocks(db_url)
         server_log = load.ServerLog.open()
         now_paris = dt.datetime.now(dt.UTC).astimezone(PARIS)

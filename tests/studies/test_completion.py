@@ -11,6 +11,7 @@ from io import BytesIO
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
@@ -247,3 +248,37 @@ def test_a_reconciler_pass_hands_every_study_over_on_one_broker_connection(demo,
     assert set(result.sent) == {s.pk for s in studies} and result.pending == ()
     assert len(opened) == 1
     assert Study.objects.filter(pk__in=[s.pk for s in studies], routing_enqueued_at__isnull=True).count() == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one writer at a time, no row locks to skip")
+def test_a_study_another_reconciler_holds_is_skipped_not_waited_for(live_demo):
+    """The gateway's reconciler and beat's both run: one of them completing a study (its row locked) used to hold
+    up the other's whole pass, every study after it waiting for that commit."""
+    import psycopg
+
+    from apps.studies.models import ReconcilerWatch
+
+    site = live_demo.establishments["vierzon"].pk
+    held, free = (receive(site, generate_uid(), generate_uid(), 1) for _ in range(2))
+    now = max(held.last_received_at, free.last_received_at) + dt.timedelta(seconds=60)
+    ReconcilerWatch.objects.update_or_create(pk=1, defaults={"observed_at": now, "since": now - dt.timedelta(hours=1)})
+    d = connection.settings_dict
+    other = psycopg.connect(host=d.get("HOST") or "127.0.0.1", port=d.get("PORT") or 5432,
+                            user=d.get("USER") or "postgres", dbname=d["NAME"], autocommit=False)
+    try:
+        other.execute("SELECT id FROM studies_study WHERE id = %s FOR UPDATE", [held.pk])
+        with connection.cursor() as cur:  # waiting on the lock (the old behaviour) fails instead of hanging
+            cur.execute("SET lock_timeout = '5s'")
+        started = time.monotonic()
+        result = services.studies_reconcile(now=now)
+        elapsed = time.monotonic() - started
+    finally:
+        other.rollback()
+        other.close()
+        with connection.cursor() as cur:
+            cur.execute("RESET lock_timeout")
+    assert elapsed < 5, f"the pass waited {elapsed:.1f} s for the other reconciler"
+    assert result.completed == (free.pk,)
+    held.refresh_from_db()
+    assert held.status == StudyStatus.RECEIVING  # the next pass completes it
+    assert services.studies_reconcile(now=now).completed == (held.pk,)

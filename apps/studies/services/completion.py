@@ -38,10 +38,14 @@ def study_complete(*, study_id: int, cutoff: dt.datetime, now: dt.datetime | Non
     business (``apps.studies.events.study_case_attach``)."""
     now = now or timezone.now()  # the moment of this study's completion (a reconciler pass completes several)
     with transaction.atomic():
-        won = Study.objects.filter(_UNHELD(now), pk=study_id, status=StudyStatus.RECEIVING,
-                                   last_received_at__lt=cutoff).update(status=StudyStatus.COMPLETE, completed_at=now)
-        if not won:
+        # skip_locked: a row another reconciler is completing (the gateway's and beat's both run), or that an image
+        # is updating, is left to the next pass instead of holding up this one (every study after it waited).
+        won = (Study.objects.select_for_update(skip_locked=True)
+               .filter(_UNHELD(now), pk=study_id, status=StudyStatus.RECEIVING, last_received_at__lt=cutoff)
+               .values_list("pk", flat=True).first())
+        if won is None:
             return False
+        Study.objects.filter(pk=study_id).update(status=StudyStatus.COMPLETE, completed_at=now)
         study = Study.objects.get(pk=study_id)
         case_id = None if study.ultrasound else study_case_attach(study_id=study_id)
         if case_id is None:
