@@ -26,7 +26,11 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 PY = sys.executable
+
+from benchmarks.ingest import checkout  # noqa: E402
+
 ROUTING_KEYS = ("routing_decision_median_ms", "routing_decision_p99_ms", "complete_to_assigned_median_ms",
                 "complete_to_assigned_p99_ms")
 
@@ -62,11 +66,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="pds-bench-compare-"))
     try:
-        base_root = work / "baseline"
-        base_root.mkdir()
-        archive = subprocess.run(["git", "archive", "--format=tar", args.baseline], cwd=ROOT, check=True,
-                                 capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(base_root)], input=archive.stdout, check=True)
+        base_root = checkout(args.baseline, work / "baseline")
         sides = {"baseline": base_root / "benchmarks" / "routing.py", "current": ROOT / "benchmarks" / "routing.py"}
         figures: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
         for i in range(args.rounds):
