@@ -126,8 +126,9 @@ class RequestOutputSerializer(serializers.Serializer):
 
 # INSEE code of the place of birth: department (2 digits, 2A, 2B) and commune (3 digits), or nothing.
 BIRTH_PLACE = "(?:[0-9][0-9AB][0-9]{3})?"
-# The INS's shape (apps.core.validators.validate_ins): its key is checked by the model, a 422 if wrong.
-INS_SHAPE = "(?:[12378][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{8})?"
+# The INS's shape (apps.core.validators.validate_ins): its key is checked by the model, its coherence with
+# sex, date and place of birth by apps.worklist.identity (through case_create): a 422 naming the field if wrong.
+INS_SHAPE = "(?:[123478][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{8})?"
 
 
 class RequestInputSerializer(StrictInputSerializer):

@@ -54,9 +54,11 @@ def validate_rpps(value: str) -> None:
 
 
 def validate_ins(value: str) -> None:
-    """INS (NIR-based): 13 characters (2A/2B allowed) followed by a 2-digit key = 97 - (number mod 97)."""
+    """INS (NIR, or NIA for a person not yet registered): 13 characters (2A/2B allowed) followed by a 2-digit
+    key = 97 - (number mod 97). First character 1/2 (NIR), 3/4 or 7/8 (temporary numbers). The rules across
+    fields (sex, date and place of birth) are apps.worklist.identity's."""
     v = (value or "").replace(" ", "")
-    if not re.fullmatch(r"[12378]\d{4}(\d{2}|2A|2B)\d{6}\d{2}", v):
+    if not re.fullmatch(r"[123478]\d{4}(\d{2}|2A|2B)\d{6}\d{2}", v):
         raise ValidationError(_("An INS number has 15 characters (13 + a 2-digit key)."), code="ins_format")
     body = v[:13].replace("2A", "19").replace("2B", "18")
     if 97 - int(body) % 97 != int(v[13:]):

@@ -6,9 +6,11 @@ import uuid
 from typing import Any, cast
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.validators import validate_ins
+from apps.worklist.identity import identity_errors
 from apps.worklist.models import Pregnancy, Sex, Urgency
 from apps.worklist.services import CaseInput
 
@@ -18,7 +20,8 @@ class CaseRequestForm(forms.Form):
     patient_birth_name = forms.CharField(label=_("Birth name"), max_length=100)
     patient_used_name = forms.CharField(label=_("Used name"), max_length=100, required=False)
     patient_first_names = forms.CharField(label=_("First names (birth certificate)"), max_length=200)
-    patient_sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices)
+    # No sex chosen in advance: a default would be sent unchecked for every patient of the other sex.
+    patient_sex = forms.ChoiceField(label=_("Sex"), choices=[("", _("– choose –")), *Sex.choices])
     patient_birth_date = forms.DateField(label=_("Date of birth"), widget=forms.DateInput(attrs={"type": "date"}))
     patient_birth_place = forms.CharField(label=_("Place of birth (INSEE code)"), max_length=5, required=False)
     patient_ins = forms.CharField(label=_("INS number (when known)"), max_length=15, required=False,
@@ -46,10 +49,19 @@ class CaseRequestForm(forms.Form):
         modality_code.choices = [(m.code, f"{m.code} – {m.label}") for m in Modality.objects.order_by("code")]
         if not self.is_bound:
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+        self.fields["patient_birth_date"].widget.attrs["max"] = timezone.localdate().isoformat()
 
     def clean(self) -> dict[str, Any]:
         super().clean()  # returns cleaned_data, but typed optional in the stubs (an override may return None)
         data = self.cleaned_data
+        # The service applies the same rule (apps.worklist.identity) to the API: same messages.
+        for field, messages in identity_errors(
+                sex=data.get("patient_sex", ""), birth_date=data.get("patient_birth_date"),
+                birth_place=data.get("patient_birth_place", ""), ins=data.get("patient_ins", ""),
+                today=timezone.localdate()).items():
+            if field not in self.errors:
+                for message in messages:
+                    self.add_error(field, message)
         if data.get("opposes_telemedicine"):
             return data  # the service refuses with its message
         if not data.get("patient_informed"):

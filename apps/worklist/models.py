@@ -157,7 +157,12 @@ class Case(models.Model):
 
     @property
     def patient_display(self) -> str:
-        return f"{self.patient_birth_name.upper()} {self.patient_first_names} ({self.patient_birth_date:%d/%m/%Y})"
+        """Birth name, first names, used name when there is one (INS identity traits), date of birth."""
+        name = f"{self.patient_birth_name.upper()} {self.patient_first_names}".strip()
+        used = self.patient_used_name.strip().upper()
+        if used and used != self.patient_birth_name.strip().upper():
+            name = _("%(name)s, used name %(used_name)s") % {"name": name, "used_name": used}
+        return f"{name} ({self.patient_birth_date:%d/%m/%Y})"
 
 
 class ReportStatus(models.TextChoices):

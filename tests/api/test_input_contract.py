@@ -321,9 +321,29 @@ def test_a_valid_body_a_rule_refuses_is_a_422(world: ApiWorld) -> None:
     resp = world.client("a_rw").post("/api/v1/requests/", {**REQUEST_BODY, "patient_ins": "255081416802539"},
                                      format="json")
     assert set(assert_problem(resp, 422)["errors"]) == {"patient_ins"}
-    ok = world.client("a_rw").post("/api/v1/requests/", {**REQUEST_BODY, "patient_ins": "255081416802538"},
-                                   format="json")
+    # The INS's year and month of birth (55, 08) must be those of the date of birth (apps.worklist.identity).
+    ok = world.client("a_rw").post("/api/v1/requests/", {**REQUEST_BODY, "patient_ins": "255081416802538",
+                                                         "patient_birth_date": "1955-08-14"}, format="json")
     assert ok.status_code == 201 and ok.json()["patient"]["ins"] == "255081416802538"
+
+
+@pytest.mark.parametrize(("change", "fields", "words"), [
+    ({"patient_sex": "M"}, {"patient_ins"}, "a woman"),
+    ({"patient_birth_date": "1948-03-02"}, {"patient_ins"}, "year of birth"),
+    ({"patient_birth_date": "1955-09-14"}, {"patient_ins"}, "month 08"),
+    ({"patient_birth_date": "2999-01-01", "patient_ins": ""}, {"patient_birth_date"}, "future"),
+    ({"patient_birth_place": "00123"}, {"patient_birth_place"}, "INSEE"),
+])
+def test_an_identity_that_does_not_hold_together_is_a_422_naming_the_field(
+        world: ApiWorld, change: dict[str, Any], fields: set[str], words: str) -> None:
+    """The web form's rule and messages (apps.worklist.identity), through the service."""
+    from apps.worklist.models import Case
+
+    body = {**REQUEST_BODY, "patient_ins": "255081416802538", "patient_birth_date": "1955-08-14", **change}
+    before = Case.objects.count()
+    problem = assert_problem(world.client("a_rw").post("/api/v1/requests/", body, format="json"), 422)
+    assert set(problem["errors"]) == fields and words in " ".join(problem["errors"][next(iter(fields))])
+    assert Case.objects.count() == before
 
 
 @pytest.mark.parametrize("url", [

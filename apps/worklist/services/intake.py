@@ -6,14 +6,17 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, ConflictError, NotFoundError
 from apps.regions.models import Establishment, Modality
 from apps.regions.selectors import modality_for_dicom_code, nearest_ultrasound_referrals
 from apps.studies.models import Study
+from apps.worklist.identity import identity_errors
 from apps.worklist.models import OPEN_STATUSES, Case, CaseEventKind, CaseStatus, Origin
 from apps.worklist.services.common import case_event_add, enqueue_routing
 
@@ -51,7 +54,9 @@ def case_create(*, site_id: int, data: CaseInput, requested_by_id: int | None, o
     """Create an interpretation request. Returns (case, created); a repeated idempotency key returns the
     first case unchanged.
 
-    Refusals (ApplicationError): the patient opposes tele-medicine. Ultrasound is not routed: the case
+    Refusals (ApplicationError): the patient opposes tele-medicine. An identity that does not hold together
+    (apps.worklist.identity: INS against sex and date of birth, place of birth, a future date of birth) is a
+    ValidationError naming the fields, as the web form shows it. Ultrasound is not routed: the case
     is stored as redirected with the nearest ultrasound referral centre named in its timeline.
     """
     if idempotency_key:
@@ -60,11 +65,17 @@ def case_create(*, site_id: int, data: CaseInput, requested_by_id: int | None, o
             return existing, False
     if data.opposes_telemedicine:
         raise ApplicationError(
-            "The patient opposes tele-medicine: this request cannot be sent for remote interpretation. "
-            "Organise an on-site reading or a transfer.", code="patient_opposes_telemedicine")
+            _("The patient opposes tele-medicine: this request cannot be sent for remote interpretation. "
+              "Organise an on-site reading or a transfer."), code="patient_opposes_telemedicine")
     modality = Modality.objects.filter(code=data.modality_code).first()
     if modality is None:
-        raise ApplicationError(f"Unknown modality {data.modality_code!r}.", code="unknown_modality")
+        raise ApplicationError(_("Unknown modality %(code)r.") % {"code": data.modality_code},
+                               code="unknown_modality")
+    problems = identity_errors(sex=data.patient_sex, birth_date=data.patient_birth_date,
+                               birth_place=data.patient_birth_place, ins=data.patient_ins,
+                               today=timezone.localdate())
+    if problems:
+        raise ValidationError(problems)
     site = Establishment.objects.select_related("territory__region").get(pk=site_id)
     fields = asdict(data)
     fields.pop("modality_code")
@@ -201,9 +212,10 @@ def case_cancel(*, case_id: int, user_or_actor: Any = None, reason: str = "") ->
         status=CaseStatus.CANCELLED, cancelled_at=now)
     case = Case.objects.filter(pk=case_id).first()
     if case is None:
-        raise NotFoundError("No such request.")
+        raise NotFoundError(_("No such request."))
     if not updated:
-        raise ConflictError(f"The request cannot be cancelled: it is {case.get_status_display().lower()}.",
+        raise ConflictError(_("The request cannot be cancelled: it is %(status)s.")
+                            % {"status": str(case.get_status_display()).lower()},
                             code="not_cancellable", extra={"status": case.status})
     actor_id = getattr(user_or_actor, "user_id", None) if user_or_actor is not None else None
     if actor_id is None and getattr(user_or_actor, "is_authenticated", False):
