@@ -38,11 +38,27 @@ def apply_window(values: np.ndarray, window: Window) -> np.ndarray:
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def modality_values(ds: pydicom.Dataset) -> np.ndarray:
-    """Stored pixel values -> modality values (Hounsfield units for CT) with rescale slope/intercept."""
+def frame_count(ds: pydicom.Dataset) -> int:
+    try:
+        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def frame_pixels(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray:
+    """The stored values of one frame (0-based), whatever the transfer syntax: pydicom decodes compressed pixel
+    data with the pylibjpeg plugins (JPEG baseline, extended, lossless, JPEG-LS, JPEG 2000, RLE)."""
+    if not 0 <= frame < frame_count(ds):
+        raise IndexError(f"frame {frame + 1} of {frame_count(ds)}")
     pixels = ds.pixel_array
-    if pixels.ndim == 3 and ds.get("SamplesPerPixel", 1) == 1:
-        pixels = pixels[0]  # multi-frame: first frame
+    if frame_count(ds) > 1:
+        pixels = pixels[frame]
+    return pixels
+
+
+def modality_values(ds: pydicom.Dataset, frame: int = 0) -> np.ndarray:
+    """Stored pixel values -> modality values (Hounsfield units for CT) with rescale slope/intercept."""
+    pixels = frame_pixels(ds, frame)
     slope = float(ds.get("RescaleSlope", 1) or 1)
     intercept = float(ds.get("RescaleIntercept", 0) or 0)
     return pixels.astype(np.float64) * slope + intercept
@@ -58,12 +74,13 @@ def default_window(ds: pydicom.Dataset, values: np.ndarray) -> Window:
     return Window((lo + hi) / 2.0, max(hi - lo, 1.0))
 
 
-def render_png(path: Path, *, preset: str = "") -> bytes:
+def render_png(path: Path, *, preset: str = "", frame: int = 0) -> bytes:
+    """One frame (0-based) of the instance as PNG, windowed for the eye (``preset`` for CT)."""
     ds = pydicom.dcmread(str(path))
     if ds.get("SamplesPerPixel", 1) == 3:
-        img = Image.fromarray(ds.pixel_array.astype(np.uint8), mode="RGB")
+        img = Image.fromarray(frame_pixels(ds, frame).astype(np.uint8), mode="RGB")
     else:
-        values = modality_values(ds)
+        values = modality_values(ds, frame)
         window = CT_PRESETS.get(preset) if ds.get("Modality") == "CT" else None
         out = apply_window(values, window or default_window(ds, values))
         if ds.get("PhotometricInterpretation") == "MONOCHROME1":

@@ -48,9 +48,12 @@ def slice_png(request: AuthenticatedHttpRequest, public_id: Any, instance_id: in
         object_refused(request, model=Instance, lookup={"pk": instance_id}, site_field="study__site_id")
         raise Http404
     preset = request.GET.get("preset", "")
+    frame = request.GET.get("frame", "1")  # 1-based, as DICOMweb numbers frames
+    if not frame.isdigit() or int(frame) < 1:
+        return HttpResponseBadRequest(_("The frame number must be a whole number from 1."))
     try:
-        png = render_png(instance_file(inst.path), preset=preset)
-    except (FileNotFoundError, OSError) as exc:
+        png = render_png(instance_file(inst.path), preset=preset, frame=int(frame) - 1)
+    except (FileNotFoundError, OSError, IndexError) as exc:
         raise Http404 from exc
     except Exception:
         return HttpResponseBadRequest(_("This image cannot be rendered."))
