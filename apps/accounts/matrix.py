@@ -138,10 +138,14 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     # The iCal feed is fetched by calendar apps without a session: the URL carries a per-user secret.
     "rosters:ical": {READ: PUBLIC},
     "rosters:my_ical": {READ: roles(RADIOLOGIST)},
+    "rosters:interventions": _both(roles(RADIOLOGIST)),  # their own astreintes; the coordinator uses the admin
     # Everyone's own in-app notifications.
     "routing:notifications": {READ: PEOPLE},
     "routing:notifications_json": {READ: PEOPLE},
     "routing:notification_read": {WRITE: PEOPLE},
+    # The coordinator's console: cases waiting on them, who is on duty, assignment by hand (their region's).
+    "routing:console": {READ: roles(COORDINATOR)},
+    "routing:console_assign": {WRITE: roles(COORDINATOR)},
 
     # Regional administration (Django admin). Within it, model permissions and the region-scoped ModelAdmins
     # (apps.core.admin_mixins, apps.accounts.admin) decide further. The login page forwards to the platform's.

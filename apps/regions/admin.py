@@ -26,7 +26,7 @@ class ExtraClosedDayInline(admin.TabularInline):
 @admin.register(Region)
 class RegionAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
     region_path = "id"
-    list_display = ("name", "code", "alsace_moselle_holidays", "weekday_night_start", "weekday_night_end",
+    list_display = ("name", "code", "weekday_night_start", "weekday_night_end",
                     "max_on_calls_per_month")
     search_fields = ("name", "code")
     inlines = [ExtraClosedDayInline]
@@ -78,7 +78,7 @@ class EstablishmentAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
     inlines = [ImagingDeviceInline, DicomNodeInline]
     fieldsets = (
         (None, {"fields": ("name", "finess", "kind", "is_public", "territory", "active")}),
-        (_("Location and contact"), {"fields": ("address", "city", "latitude", "longitude", "phone_24h")}),
+        (_("Location and contact"), {"fields": ("address", "city", "department", "latitude", "longitude", "phone_24h")}),
         (_("Expertise"), {"fields": ("subspecialties", "paediatric_ultrasound")}),
     )
 

@@ -3,6 +3,11 @@
 All evaluation is in Europe/Paris wall-clock time (zoneinfo), so a night that
 crosses a daylight-saving change is 13 or 15 hours long, not 14. Inputs and
 outputs that are instants are aware datetimes; any timezone is accepted.
+
+Public holidays depend on the establishment's department, not on its region:
+Good Friday and 26 December are holidays in Moselle (57), Bas-Rhin (67) and
+Haut-Rhin (68) only, and Grand Est mixes those with departments that keep the
+national calendar. A spec therefore carries the department it is evaluated for.
 """
 
 from __future__ import annotations
@@ -19,6 +24,25 @@ WEEKNIGHT = "weeknight"
 WEEKEND = "weekend"
 HOLIDAY = "holiday"
 PERIOD_KINDS = (WEEKNIGHT, WEEKEND, HOLIDAY)
+# Local law of Alsace-Moselle: the holidays library names Moselle "57" and the European Collectivity of
+# Alsace (Bas-Rhin and Haut-Rhin) "6AE"; both add Good Friday and 26 December.
+ALSACE_MOSELLE_SUBDIVISIONS = {"57": "57", "67": "6AE", "68": "6AE"}
+
+
+def holiday_subdivision(department: str) -> str | None:
+    """The ``holidays.France`` subdivision whose calendar applies in ``department`` (None: the national one).
+    Overseas departments (971...) are subdivisions of the library under their own code."""
+    code = (department or "").strip().upper()
+    if code in ALSACE_MOSELLE_SUBDIVISIONS:
+        return ALSACE_MOSELLE_SUBDIVISIONS[code]
+    return code if code.startswith("97") and code in holidays.France.subdivisions else None
+
+
+def finess_department(finess: str) -> str:
+    """The department a FINESS number was registered in: its first two characters (2A/2B for Corsica), three
+    for overseas departments (971 Guadeloupe ... 976 Mayotte)."""
+    finess = (finess or "").strip().upper()
+    return finess[:3] if finess[:2] in ("97", "98") else finess[:2]
 
 
 @dataclass(frozen=True)
@@ -26,7 +50,7 @@ class CalendarSpec:
     weekday_night_start: dt.time = dt.time(18, 30)
     weekday_night_end: dt.time = dt.time(8, 30)
     saturday_start: dt.time = dt.time(12, 0)
-    alsace_moselle: bool = False
+    department: str = ""  # INSEE code of the establishment's department (57, 67, 2A, 971...); "" = national
     extra_closed_days: frozenset[dt.date] = field(default_factory=frozenset)
 
 
@@ -39,14 +63,14 @@ class PdsPeriod:
 
 
 @lru_cache(maxsize=64)
-def _french_holidays(year: int, alsace_moselle: bool) -> dict[dt.date, str]:
-    return dict(holidays.France(years=year, subdiv="57" if alsace_moselle else None))
+def _french_holidays(year: int, subdivision: str | None) -> dict[dt.date, str]:
+    return dict(holidays.France(years=year, subdiv=subdivision))
 
 
 def holiday_name(day: dt.date, spec: CalendarSpec) -> str | None:
     if day in spec.extra_closed_days:
         return "regional holiday"
-    return _french_holidays(day.year, spec.alsace_moselle).get(day)
+    return _french_holidays(day.year, holiday_subdivision(spec.department)).get(day)
 
 
 def day_kind(day: dt.date, spec: CalendarSpec) -> str | None:

@@ -57,8 +57,7 @@ def demo_region_load(path: Path = DEMO_FILE) -> DemoContext:
     spec: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     r = spec["region"]
     region, created = Region.objects.get_or_create(
-        code=r["code"], defaults={"name": r["name"], "alsace_moselle_holidays": r["alsace_moselle"],
-                                  "max_on_calls_per_month": r["max_on_calls_per_month"]})
+        code=r["code"], defaults={"name": r["name"], "max_on_calls_per_month": r["max_on_calls_per_month"]})
     ctx = DemoContext(region=region)
     ctx.count("regions", created)
     for m in spec["modalities"]:

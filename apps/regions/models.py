@@ -20,18 +20,19 @@ from simple_history.models import HistoricalRecords
 
 from apps.core.models import TimeStampedModel
 from apps.core.validators import validate_finess
+from apps.regions.calendar import finess_department
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise  # stubs-only alias: str | lazy translation
 
+department_validator = RegexValidator(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$",
+                                      _("A department code is 01 to 95, 2A, 2B or 971 to 976."))
 ae_title_validator = RegexValidator(r"^[ -~]{1,16}$", _("An AE title has 1 to 16 printable ASCII characters."))
 
 
 class Region(TimeStampedModel):
     code = models.CharField(_("code"), max_length=10, unique=True)
     name = models.CharField(_("name"), max_length=200)
-    # Alsace-Moselle keeps Good Friday and 26 December as public holidays.
-    alsace_moselle_holidays = models.BooleanField(_("Alsace-Moselle holidays"), default=False)
     weekday_night_start = models.TimeField(_("weekday PDS start"), default=dt.time(18, 30))
     weekday_night_end = models.TimeField(_("weekday PDS end (next morning)"), default=dt.time(8, 30))
     saturday_start = models.TimeField(_("Saturday PDS start"), default=dt.time(12, 0))
@@ -127,6 +128,10 @@ class Establishment(TimeStampedModel):
     is_public = models.BooleanField(_("public"), default=True)
     territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="establishments",
                                   verbose_name=_("territory"))
+    # Public holidays follow the department (Alsace-Moselle: 57, 67, 68 keep Good Friday and 26 December).
+    department = models.CharField(
+        _("department"), max_length=3, blank=True, validators=[department_validator],
+        help_text=_("INSEE code of the department (57, 67, 2A, 971...). Empty: taken from the FINESS number."))
     address = models.CharField(_("address"), max_length=300, blank=True)
     city = models.CharField(_("city"), max_length=100, blank=True)
     latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
@@ -148,6 +153,11 @@ class Establishment(TimeStampedModel):
     @property
     def region_id(self) -> int:
         return self.territory.region_id
+
+    @property
+    def department_code(self) -> str:
+        """The department whose public holidays apply here: the one entered, else the FINESS number's."""
+        return self.department or finess_department(self.finess)
 
 
 class ImagingDevice(models.Model):

@@ -21,14 +21,20 @@ from apps.regions.models import (
 )
 
 
-def region_calendar_spec(region: Region) -> CalendarSpec:
+def region_calendar_spec(region: Region, *, department: str = "") -> CalendarSpec:
+    """The region's PDS hours and extra closed days, with the public holidays of ``department``."""
     return CalendarSpec(
         weekday_night_start=region.weekday_night_start,
         weekday_night_end=region.weekday_night_end,
         saturday_start=region.saturday_start,
-        alsace_moselle=region.alsace_moselle_holidays,
+        department=department,
         extra_closed_days=frozenset(region.extra_closed_days.values_list("date", flat=True)),
     )
+
+
+def site_calendar_spec(site: Establishment) -> CalendarSpec:
+    """The PDS calendar of one establishment: its region's hours, its department's public holidays."""
+    return region_calendar_spec(site.territory.region, department=site.department_code)
 
 
 def modality_for_dicom_code(code: str) -> Modality | None:

@@ -9,12 +9,14 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.audit.admin_mixins import RegionScopedAdmin
 from apps.core.admin_mixins import user_region_id
-from apps.rosters.models import OnCallLine, Shift
-from apps.rosters.services import roster_import_csv, shift_violations
+from apps.core.errors import ApplicationError
+from apps.rosters.models import Intervention, OnCallLine, Shift, ShiftKind
+from apps.rosters.services import intervention_check, intervention_record, roster_import_csv, shift_violations
 
 
 @admin.register(OnCallLine)
@@ -90,9 +92,70 @@ class ShiftAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
             content = form.cleaned_data["file"].read().decode("utf-8-sig", errors="replace")
             result = roster_import_csv(region_id=int(region_choice), content=content)
             if result.ok:
-                messages.success(request, _("%(n)d shifts imported.") % {"n": result.created})
+                messages.success(request, ngettext("%(n)d shift imported.", "%(n)d shifts imported.",
+                                                   result.created) % {"n": result.created})
                 return redirect("admin:rosters_shift_changelist")
             messages.error(request, _("Nothing was imported: correct the lines below and send the file again."))
         return render(request, "rosters/admin_import.html", {
             **self.admin_site.each_context(request), "form": form, "result": result, "regions": regions,
             "region_choice": region_choice, "title": _("Import a month of shifts"), "opts": self.model._meta})
+
+
+class InterventionForm(forms.ModelForm):
+    class Meta:
+        model = Intervention
+        fields = ("shift", "start", "end", "note")
+
+    def __init__(self, *args: Any, actor: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        shift, start, end = data.get("shift"), data.get("start"), data.get("end")
+        if shift and start and end and self.actor is not None:
+            try:
+                intervention_check(shift=shift, start=start, end=end, actor=self.actor)
+            except ApplicationError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return data
+
+
+@admin.register(Intervention)
+class InterventionAdmin(RegionScopedAdmin):
+    """The coordinator records an astreinte intervention (work time, rest after it) through the service, which
+    flags the radiologist's later shifts that now break a rule. Recorded interventions are not edited."""
+
+    region_path = "shift__line__region"
+    form = InterventionForm
+    list_display = ("shift", "start", "end", "note", "recorded_by")
+    list_filter = ("shift__line",)
+    search_fields = ("shift__radiologist__username", "shift__radiologist__last_name")
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class WithActor(form):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kw: Any) -> None:
+                super().__init__(*args, actor=request.user, **kw)
+
+        return WithActor
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "shift":  # the astreintes of the coordinator's region
+            shifts = Shift.objects.filter(kind=ShiftKind.ASTREINTE).select_related("line", "radiologist")
+            region_id = user_region_id(request.user)
+            kwargs["queryset"] = shifts if region_id is None else shifts.filter(line__region_id=region_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Intervention, form: Any, change: bool) -> None:
+        intervention, flagged = intervention_record(shift_id=obj.shift_id, start=obj.start, end=obj.end,
+                                                    actor=request.user, note=obj.note)  # type: ignore[arg-type]
+        obj.pk = intervention.pk
+        for shift in flagged:
+            messages.warning(request, _("%(shift)s now breaks a roster rule and is offered no case: %(why)s") % {
+                "shift": shift, "why": " ".join(f.get("message", "") for f in shift.flags)})

@@ -1,12 +1,15 @@
 """Roster checks (DOMAIN.md, rest and load) as pure functions over frozen dataclasses.
 
-An on-site garde is work time in full and must be followed by 11 hours of
-rest; no one works more than 24 hours in a row (gardes and remote reading
-duty count as work, an at-home astreinte does not); a radiologist holds at
-most the region's monthly number of on-calls (gardes and astreintes, counted
-in the Paris month of their start); over 60 only as a volunteer; a line's
-radiologist must be authorised for every site it serves; shifts of one
-radiologist never overlap.
+Work: an on-site garde, remote reading duty and a recorded astreinte
+intervention (travel and intervention time) are work; an at-home astreinte
+without intervention is not. Rest: an on-site garde, a *night* of remote
+reading (one that includes work between 00:00 and 05:00 Paris time, the core
+of night work in French labour law) and an astreinte intervention are each
+followed by at least 11 hours of rest; no one works more than 24 hours in a
+row. Load: a radiologist holds at most the region's monthly number of on-calls
+(gardes, astreintes and nights of remote reading, counted in the Paris month of
+their start); over 60 only as a volunteer; a line's radiologist must be
+authorised for every site it serves; shifts of one radiologist never overlap.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ from apps.regions.calendar import PARIS
 REST_AFTER_GARDE = dt.timedelta(hours=11)
 MAX_CONTINUOUS = dt.timedelta(hours=24)
 ON_CALL_KINDS = frozenset({"garde", "astreinte"})
-WORK_KINDS = frozenset({"garde", "remote"})
+INTERVENTION = "intervention"  # an astreinte intervention, recorded after the fact: work, never rostered
+WORK_KINDS = frozenset({"garde", "remote", INTERVENTION})
+NIGHT_CORE = (dt.time(0, 0), dt.time(5, 0))
 
 
 @dataclass(frozen=True)
 class ShiftFacts:
     start: dt.datetime
     end: dt.datetime
-    kind: str  # garde | astreinte | remote
+    kind: str  # garde | astreinte | remote | intervention
     line_id: int = 0
     shift_id: int | None = None
 
@@ -54,20 +59,48 @@ def _age_on(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+def is_night(s: ShiftFacts) -> bool:
+    """Whether the shift includes work between 00:00 and 05:00 Paris time on some day."""
+    day = s.start.astimezone(PARIS).date() - dt.timedelta(days=1)
+    while day <= s.end.astimezone(PARIS).date():
+        lo = dt.datetime.combine(day, NIGHT_CORE[0], tzinfo=PARIS)
+        hi = dt.datetime.combine(day, NIGHT_CORE[1], tzinfo=PARIS)
+        if s.start < hi and lo < s.end:
+            return True
+        day += dt.timedelta(days=1)
+    return False
+
+
+def needs_rest_after(s: ShiftFacts) -> bool:
+    """An on-site garde, a night of remote reading, an astreinte intervention: 11 hours of rest after it."""
+    return s.kind in ("garde", INTERVENTION) or (s.kind == "remote" and is_night(s))
+
+
+def counts_as_on_call(s: ShiftFacts) -> bool:
+    """Counted toward the monthly cap: gardes, astreintes and nights of remote reading."""
+    return s.kind in ON_CALL_KINDS or (s.kind == "remote" and is_night(s))
+
+
+def _what(s: ShiftFacts) -> str:
+    return {"garde": "garde", INTERVENTION: "astreinte intervention"}.get(s.kind, "night of remote reading")
+
+
 def check_overlap(new: ShiftFacts, others: list[ShiftFacts]) -> list[Violation]:
+    # An intervention lies within its own astreinte: it is work to rest after, not a shift that overlaps.
     return [Violation("overlap", f"Overlaps another shift ({_fmt(o.start)} – {_fmt(o.end)}).")
-            for o in others if o.start < new.end and new.start < o.end]
+            for o in others if o.kind != INTERVENTION and o.start < new.end and new.start < o.end]
 
 
 def check_rest_after_garde(new: ShiftFacts, others: list[ShiftFacts]) -> list[Violation]:
     out = []
     for o in others:
-        if o.kind == "garde" and o.end <= new.start and new.start - o.end < REST_AFTER_GARDE:
-            out.append(Violation("rest", f"Only {_hours(new.start - o.end)} of rest after the garde ending "
+        if needs_rest_after(o) and o.end <= new.start and new.start - o.end < REST_AFTER_GARDE:
+            out.append(Violation("rest", f"Only {_hours(new.start - o.end)} of rest after the {_what(o)} ending "
                                          f"{_fmt(o.end)}: 11 hours are required."))
-        if new.kind == "garde" and new.end <= o.start and o.start - new.end < REST_AFTER_GARDE:
-            out.append(Violation("rest", f"This garde leaves only {_hours(o.start - new.end)} of rest before the "
-                                         f"shift starting {_fmt(o.start)}: 11 hours are required."))
+        if (needs_rest_after(new) and o.kind != INTERVENTION and new.end <= o.start
+                and o.start - new.end < REST_AFTER_GARDE):
+            out.append(Violation("rest", f"This {_what(new)} leaves only {_hours(o.start - new.end)} of rest before "
+                                         f"the shift starting {_fmt(o.start)}: 11 hours are required."))
     return out
 
 
@@ -96,11 +129,11 @@ def check_continuous_work(new: ShiftFacts, others: list[ShiftFacts]) -> list[Vio
 
 
 def check_monthly_limit(new: ShiftFacts, others: list[ShiftFacts], max_per_month: int) -> list[Violation]:
-    if new.kind not in ON_CALL_KINDS:
+    if not counts_as_on_call(new):
         return []
     local = new.start.astimezone(PARIS)
     month = (local.year, local.month)
-    same = [o for o in others if o.kind in ON_CALL_KINDS
+    same = [o for o in others if counts_as_on_call(o)
             and (o.start.astimezone(PARIS).year, o.start.astimezone(PARIS).month) == month]
     if len(same) + 1 > max_per_month:
         return [Violation("monthly_limit", f"{len(same) + 1} on-calls in {local:%m/%Y}: the region's limit is "

@@ -4,11 +4,12 @@ Blocks follow the region's PDS hours (day 08:30-18:30, night 18:30-08:30 Paris
 time). Pooled lines: remote reading by day, on-site garde at night, a primary
 and a backup on each block; the provider line reads remotely; the neuro
 referral line has an expert on astreinte. People are chosen greedily so that
-the roster checks pass (least-loaded first); a block nobody can take without
-breaking a rule is given anyway with its warnings stored as flags, so the
-coordinator sees them. The demo radiologist "radiologue" holds the current
-block of the southern pooled line as primary. Idempotent: a block that exists
-(line, role, start) is left alone.
+every roster check passes (fewest on-calls first, then fewest shifts): the demo
+roster breaks no rule of its own, and a block nobody can take without breaking
+one is left open (the coverage report shows it as a gap) rather than stored
+with flags. The demo radiologist "radiologue" holds the current block of the
+southern pooled line as primary when the rules allow it. Idempotent: a block
+that exists (line, role, start) is left alone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.utils import timezone
 from apps.accounts.models import Role, User
 from apps.audit.services import audit_record
 from apps.regions.calendar import PARIS
-from apps.rosters.checks import ShiftFacts, check_shift
+from apps.rosters.checks import ShiftFacts, check_shift, counts_as_on_call
 from apps.rosters.models import LineKind, OnCallLine, Shift, ShiftKind, ShiftRole
 from apps.rosters.services import radiologist_facts
 
@@ -69,14 +70,16 @@ def load(spec: dict[str, Any], ctx: Any) -> None:
     blocks = _blocks(region, now)
     people_cache: dict[int, Any] = {}
     facts: dict[int, list[ShiftFacts]] = {}
-    counts: dict[int, int] = {}
 
     def others(user: User) -> list[ShiftFacts]:
         if user.pk not in facts:
             facts[user.pk] = [ShiftFacts(s.start, s.end, s.kind, s.line_id, s.pk)
                               for s in Shift.objects.filter(radiologist=user, end__gt=now - dt.timedelta(days=40))]
-            counts[user.pk] = len(facts[user.pk])
         return facts[user.pk]
+
+    def load_of(user: User) -> tuple[int, int]:
+        mine = others(user)
+        return sum(1 for f in mine if counts_as_on_call(f)), len(mine)
 
     for key, line in lines.items():
         holders = set(line.holders.values_list("pk", flat=True))
@@ -94,34 +97,28 @@ def load(spec: dict[str, Any], ctx: Any) -> None:
             for role in roles:
                 if (role, start) in existing:
                     continue
-                candidates = sorted(staff, key=lambda u: (counts.get(u.pk, 0), u.username))
+                candidates = sorted(staff, key=lambda u: (*load_of(u), u.username))
                 # She holds the current block, and the next one too when it starts within the hour, so that the
                 # demo (and the tests loading it) never sees her shift end a few seconds after loading.
                 soon = now + dt.timedelta(hours=1)
                 if key == "pool_south" and role == ShiftRole.PRIMARY and start < soon and end > now:
-                    candidates = [u for u in staff if u.username == DEMO_RADIOLOGIST] or candidates
+                    candidates = [u for u in staff if u.username == DEMO_RADIOLOGIST] + candidates
                 chosen: User | None = None
-                flags: list[Any] = []
                 for user in candidates:
                     if user.pk in taken:
                         continue
                     if user.pk not in people_cache:
                         people_cache[user.pk] = radiologist_facts(user)
                     new = ShiftFacts(start, end, kind, line.pk)
-                    violations = check_shift(new, people_cache[user.pk], others=others(user), served_sites=served,
-                                             max_per_month=region.max_on_calls_per_month)
-                    if not violations:
-                        chosen, flags = user, []
+                    if not check_shift(new, people_cache[user.pk], others=others(user), served_sites=served,
+                                       max_per_month=region.max_on_calls_per_month):
+                        chosen = user
                         break
-                    if chosen is None or len(violations) < len(flags):
-                        chosen, flags = user, violations
                 if chosen is None:
-                    continue
-                shift = Shift.objects.create(line=line, radiologist=chosen, start=start, end=end, kind=kind, role=role,
-                                             flags=[{"code": v.code, "message": v.message} for v in flags])
+                    continue  # left open: the coverage report shows the gap
+                shift = Shift.objects.create(line=line, radiologist=chosen, start=start, end=end, kind=kind, role=role)
                 taken.add(chosen.pk)
                 others(chosen).append(ShiftFacts(start, end, kind, line.pk, shift.pk))
-                counts[chosen.pk] = counts.get(chosen.pk, 0) + 1
                 ctx.count("shifts", True)
     if ctx.created.get("shifts"):
         audit_record(action="create", object_type="rosters.shift", object_repr="demo roster",

@@ -81,3 +81,26 @@ class Shift(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.radiologist} · {self.line} · {self.start:%Y-%m-%d %H:%M}"
+
+
+class Intervention(TimeStampedModel):
+    """Travel and intervention time during an at-home astreinte: work time, followed by 11 hours of rest
+    (``apps.rosters.checks``). Recorded after the fact by the radiologist or the coordinator."""
+
+    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="interventions",
+                              verbose_name=_("astreinte"))
+    start = models.DateTimeField(_("start (leaving home)"))
+    end = models.DateTimeField(_("end (back home)"))
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("recorded by"))
+
+    class Meta:
+        verbose_name = _("astreinte intervention")
+        verbose_name_plural = _("astreinte interventions")
+        ordering = ["start"]
+        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")),
+                                              name="intervention_end_after_start")]
+
+    def __str__(self) -> str:
+        return f"{self.shift.radiologist} · {self.start:%Y-%m-%d %H:%M}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import QuerySet
 
+from apps.accounts.models import Membership
 from apps.regions.calendar import pds_periods
 from apps.regions.models import Establishment, EstablishmentKind, Modality, Region
 from apps.regions.selectors import agreements_in_force, region_calendar_spec
@@ -114,18 +115,44 @@ def _uncovered(start: dt.datetime, end: dt.datetime, spans: list[tuple[dt.dateti
     return gaps
 
 
+def employing_establishments(*, radiologist_ids: set[int]) -> dict[int, set[int]]:
+    """Each radiologist's establishments (memberships), one query."""
+    out: dict[int, set[int]] = {rid: set() for rid in radiologist_ids}
+    for uid, est_id in Membership.objects.filter(user_id__in=radiologist_ids).values_list("user_id",
+                                                                                          "establishment_id"):
+        out[uid].add(est_id)
+    return out
+
+
+def _employers_by_line(line_info: list[tuple[OnCallLine, set[str], set[int], list[int]]],
+                       shifts_by_line: dict[int, list[Shift]]) -> dict[tuple[int, int], set[int]]:
+    """(line, radiologist) -> the establishments employing the radiologist for that line: their memberships
+    among the line's holders, else all their memberships (routing's ``duty_candidates`` reads them the same)."""
+    mine = employing_establishments(radiologist_ids={s.radiologist_id for ss in shifts_by_line.values() for s in ss})
+    out: dict[tuple[int, int], set[int]] = {}
+    for ln, _mods, _served, holders in line_info:
+        for s in shifts_by_line.get(ln.pk, []):
+            out[(ln.pk, s.radiologist_id)] = (mine[s.radiologist_id] & set(holders)) or mine[s.radiologist_id]
+    return out
+
+
 def coverage_report(*, region_id: int, week_start: dt.date) -> CoverageReport:
     """For each requesting site x teleradiology modality x PDS period of the 7 days from ``week_start``:
-    the lines and radiologists (primary shifts, on lines serving the site with an agreement in force) that
-    cover it, and the uncovered stretches (gaps)."""
+    the lines and radiologists (primary shifts, on lines serving the site, whose radiologist's employer has an
+    agreement in force with the site, and that break no roster rule) that cover it, and the uncovered
+    stretches (gaps)."""
     region = Region.objects.get(pk=region_id)
-    periods = pds_periods(week_start, week_start + dt.timedelta(days=6), region_calendar_spec(region))
-    if not periods:
-        return CoverageReport(region_id, week_start, ())
-    lo, hi = periods[0].start, periods[-1].end
     modalities = list(Modality.objects.filter(teleradiology_eligible=True).values_list("code", flat=True))
     sites = list(Establishment.objects.filter(territory__region_id=region_id, kind=EstablishmentKind.REQUESTING,
                                               active=True).order_by("name"))
+    # Each site's PDS periods follow its department's public holidays (Alsace-Moselle differs from its region).
+    last_day = week_start + dt.timedelta(days=6)
+    periods_by_department = {dep: pds_periods(week_start, last_day, region_calendar_spec(region, department=dep))
+                             for dep in {s.department_code for s in sites}}
+    every = [p for ps in periods_by_department.values() for p in ps]
+    if not every:
+        return CoverageReport(region_id, week_start, ())
+    lo, hi = min(p.start for p in every), max(p.end for p in every)
     lines = list(OnCallLine.objects.filter(region_id=region_id, active=True)
                  .prefetch_related("modalities", "served_sites", "holders"))
     agreements: set[tuple[int, int, str]] = set()
@@ -135,19 +162,24 @@ def coverage_report(*, region_id: int, week_start: dt.date) -> CoverageReport:
     shifts_by_line: dict[int, list[Shift]] = {}
     for s in (Shift.objects.filter(line__region_id=region_id, line__active=True, end__gt=lo, start__lt=hi,
                                    role__in=[ShiftRole.PRIMARY]).select_related("radiologist")):
-        shifts_by_line.setdefault(s.line_id, []).append(s)
+        if not s.flags:  # a shift that breaks a roster rule is never offered a case: it covers nothing
+            shifts_by_line.setdefault(s.line_id, []).append(s)
     line_info = [(ln, {m.code for m in ln.modalities.all()}, {s.pk for s in ln.served_sites.all()},
                   [h.pk for h in ln.holders.all()]) for ln in lines]
+    employers = _employers_by_line(line_info, shifts_by_line)
     cells: list[CoverageCell] = []
     for site in sites:
         for code in modalities:
             serving = [ln for ln, mods, served, holders in line_info
                        if code in mods and site.pk in served
                        and any(h == site.pk or (site.pk, h, code) in agreements for h in holders)]
-            for p in periods:
+            for p in periods_by_department[site.department_code]:
                 spans, names, people = [], [], []
                 for ln in serving:
-                    on = [s for s in shifts_by_line.get(ln.pk, []) if s.start < p.end and s.end > p.start]
+                    # Agreement first, per radiologist: their employer, not only some holder of the line.
+                    on = [s for s in shifts_by_line.get(ln.pk, []) if s.start < p.end and s.end > p.start
+                          and any(e == site.pk or (site.pk, e, code) in agreements
+                                  for e in employers[(ln.pk, s.radiologist_id)])]
                     if on:
                         names.append(ln.name)
                         spans += [(s.start, s.end) for s in on]

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from apps.accounts.models import Role, User
 from apps.audit.services import audit_record
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, NotFoundError, PermissionDeniedError
 from apps.regions.calendar import PARIS
-from apps.rosters.checks import RadiologistFacts, ShiftFacts, Violation, check_shift
-from apps.rosters.models import OnCallLine, Shift, ShiftKind, ShiftRole
+from apps.rosters.checks import INTERVENTION, RadiologistFacts, ShiftFacts, Violation, check_shift
+from apps.rosters.models import Intervention, OnCallLine, Shift, ShiftKind, ShiftRole
 
 
 def radiologist_facts(user: User) -> RadiologistFacts:
@@ -27,12 +28,21 @@ def _shift_facts(s: Shift) -> ShiftFacts:
     return ShiftFacts(s.start, s.end, s.kind, s.line_id, s.pk)
 
 
+def work_facts(*, radiologist_id: int, since: dt.datetime, until: dt.datetime) -> list[ShiftFacts]:
+    """The radiologist's shifts and recorded astreinte interventions between ``since`` and ``until``."""
+    facts = [_shift_facts(s) for s in Shift.objects.filter(radiologist_id=radiologist_id, end__gt=since,
+                                                           start__lt=until)]
+    facts += [ShiftFacts(i.start, i.end, INTERVENTION, i.shift.line_id)
+              for i in Intervention.objects.filter(shift__radiologist_id=radiologist_id, end__gt=since,
+                                                   start__lt=until).select_related("shift")]
+    return facts
+
+
 def shift_violations(*, line: OnCallLine, radiologist: User, start: dt.datetime, end: dt.datetime, kind: str,
                      shift_id: int | None = None, extra_others: list[ShiftFacts] | None = None) -> list[Violation]:
-    """Roster checks for a (new or changed) shift against the radiologist's stored shifts."""
-    window = (start - dt.timedelta(days=40), end + dt.timedelta(days=40))
-    others = [_shift_facts(s) for s in Shift.objects.filter(radiologist=radiologist, end__gt=window[0],
-                                                            start__lt=window[1])]
+    """Roster checks for a (new or changed) shift against the radiologist's stored shifts and interventions."""
+    others = work_facts(radiologist_id=radiologist.pk, since=start - dt.timedelta(days=40),
+                        until=end + dt.timedelta(days=40))
     others += extra_others or []
     served = dict(line.served_sites.values_list("pk", "name"))
     return check_shift(ShiftFacts(start, end, kind, line.pk, shift_id), radiologist_facts(radiologist),
@@ -58,6 +68,75 @@ def shift_create(*, line: OnCallLine, radiologist: User, start: dt.datetime, end
                                  flags=[{"code": v.code, "message": v.message} for v in violations])
     audit_record(action="create", obj=shift, details={"line": line.pk, "flags": [v.code for v in violations]})
     return shift
+
+
+INTERVENTION_MAX = dt.timedelta(hours=12)
+
+
+def _may_record_for(actor: User, shift: Shift) -> bool:
+    if actor.is_superuser or actor.pk == shift.radiologist_id:
+        return True
+    return actor.role == Role.ARS_COORDINATOR and actor.region_id == shift.line.region_id
+
+
+@transaction.atomic
+def shift_flags_refresh(*, radiologist: User, since: dt.datetime, until: dt.datetime) -> list[Shift]:
+    """Check again the radiologist's shifts starting between ``since`` and ``until`` and store their violations
+    as flags (a flagged shift is offered no case and covers nothing). Returns the shifts newly flagged."""
+    newly: list[Shift] = []
+    for shift in (Shift.objects.select_for_update().select_related("line__region")
+                  .filter(radiologist=radiologist, start__gte=since, start__lt=until)):
+        violations = shift_violations(line=shift.line, radiologist=radiologist, start=shift.start, end=shift.end,
+                                      kind=shift.kind, shift_id=shift.pk)
+        flags = [{"code": v.code, "message": v.message} for v in violations]
+        if flags != shift.flags:
+            if {f["code"] for f in flags} - {f.get("code") for f in shift.flags or [] if isinstance(f, dict)}:
+                newly.append(shift)
+            shift.flags = flags
+            shift.save(update_fields=["flags", "updated_at"])
+    return newly
+
+
+def intervention_check(*, shift: Shift, start: dt.datetime, end: dt.datetime, actor: User) -> None:
+    """Refuse (ApplicationError) an intervention that cannot be recorded on this astreinte by this actor."""
+    if not _may_record_for(actor, shift):
+        raise PermissionDeniedError(_("Only the radiologist on astreinte or the region's coordinator may record "
+                                      "its interventions."), code="not_yours")
+    if shift.kind != ShiftKind.ASTREINTE:
+        raise ApplicationError(_("Interventions are recorded on an at-home astreinte only (a garde or remote duty "
+                                 "is work time in full)."), code="not_astreinte")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ApplicationError(_("Intervention times must carry a timezone."))
+    if end <= start:
+        raise ApplicationError(_("An intervention ends after it starts."), code="invalid_interval")
+    if not (shift.start <= start < shift.end) or end - start > INTERVENTION_MAX:
+        span = f"{shift.start.astimezone(PARIS):%d/%m %H:%M} – {shift.end.astimezone(PARIS):%d/%m %H:%M}"
+        raise ApplicationError(_("An intervention starts during its astreinte (%(span)s) and lasts at most 12 "
+                                 "hours.") % {"span": span}, code="outside_astreinte")
+    if shift.interventions.filter(start__lt=end, end__gt=start).exists():
+        raise ApplicationError(_("This intervention overlaps one already recorded."), code="overlap")
+
+
+@transaction.atomic
+def intervention_record(*, shift_id: int, start: dt.datetime, end: dt.datetime, actor: User,
+                        note: str = "") -> tuple[Intervention, list[Shift]]:
+    """Record an astreinte intervention (travel and intervention time: work, followed by 11 hours of rest), by
+    the radiologist on astreinte or the region's coordinator. The radiologist's shifts that now break a rest
+    or work-time rule are flagged (returned): routing no longer offers them cases, the coverage shows the gap."""
+    shift = Shift.objects.select_for_update().select_related("line__region", "radiologist").filter(pk=shift_id) \
+        .first()
+    if shift is None:
+        raise NotFoundError(_("This shift does not exist."))
+    intervention_check(shift=shift, start=start, end=end, actor=actor)
+    intervention = Intervention.objects.create(shift=shift, start=start, end=end, note=note.strip()[:300],
+                                               recorded_by=actor)
+    audit_record(action="create", obj=intervention, details={
+        "shift": shift.pk, "radiologist": shift.radiologist_id, "start": start.isoformat(), "end": end.isoformat()})
+    flagged = shift_flags_refresh(radiologist=shift.radiologist, since=start, until=end + dt.timedelta(days=2))
+    if flagged:
+        audit_record(action="update", object_type="rosters.shift", object_repr=f"{len(flagged)} shifts flagged",
+                     details={"shifts": [s.pk for s in flagged], "after_intervention": intervention.pk})
+    return intervention, flagged
 
 
 CSV_COLUMNS = ["line", "radiologist", "start", "end", "kind", "role"]

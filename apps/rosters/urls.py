@@ -7,4 +7,5 @@ urlpatterns: list = [
     path("coverage/", views.coverage, name="coverage"),
     path("ical/<int:user_id>/<str:token>.ics", views.ical_feed, name="ical"),
     path("ical/mine/", views.my_ical, name="my_ical"),
+    path("interventions/", views.interventions, name="interventions"),
 ]

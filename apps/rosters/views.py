@@ -1,22 +1,29 @@
-"""Coordinator's coverage page and each radiologist's iCal feed."""
+"""Coordinator's coverage page, each radiologist's iCal feed and astreinte interventions."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from icalendar import Calendar, Event
 
-from apps.accounts.decorators import AuthenticatedHttpRequest
+from apps.accounts.decorators import AuthenticatedHttpRequest, clinical_login_required
 from apps.accounts.models import Role, User
 from apps.core.admin_mixins import user_region_id
+from apps.core.errors import ApplicationError
 from apps.regions.calendar import PARIS
+from apps.rosters.models import Intervention, Shift, ShiftKind
 from apps.rosters.selectors import coverage_report, ical_token, shifts_for_radiologist
+from apps.rosters.services import intervention_record
 
 
 @login_required
@@ -81,3 +88,51 @@ def my_ical(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     url = request.build_absolute_uri(f"/rosters/ical/{user.pk}/{ical_token(user.pk)}.ics")
     return HttpResponse(f"{url}\n", content_type="text/plain; charset=utf-8")
+
+
+class AstreinteChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Shift) -> str:  # type: ignore[override]
+        return (f"{obj.line.name} · {obj.start.astimezone(PARIS):%d/%m %H:%M} – "
+                f"{obj.end.astimezone(PARIS):%d/%m %H:%M}")
+
+
+class InterventionForm(forms.Form):
+    shift = AstreinteChoiceField(queryset=Shift.objects.none(), label=gettext_lazy("Astreinte"))
+    start = forms.DateTimeField(label=gettext_lazy("Left home at"),
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    end = forms.DateTimeField(label=gettext_lazy("Back home at"),
+                              widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=300, required=False)
+
+
+@clinical_login_required
+def interventions(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The radiologist records the interventions of their recent astreintes (work time: rest follows)."""
+    user = request.user
+    if getattr(user, "role", "") != Role.RADIOLOGIST:
+        raise PermissionDenied("Astreinte interventions are recorded by the radiologist on astreinte.")
+    now = timezone.now()
+    astreintes = (Shift.objects.filter(radiologist=user, kind=ShiftKind.ASTREINTE, start__lte=now,
+                                       end__gt=now - dt.timedelta(days=3))
+                  .select_related("line").order_by("-start"))
+    form = InterventionForm(request.POST or None)
+    form.fields["shift"].queryset = astreintes  # type: ignore[attr-defined]
+    with timezone.override(PARIS):  # the times typed are Paris wall-clock times
+        valid = request.method == "POST" and form.is_valid()
+    if valid:
+        data = form.cleaned_data
+        try:
+            _intervention, flagged = intervention_record(shift_id=data["shift"].pk, start=data["start"],
+                                                        end=data["end"], actor=user, note=data["note"])
+        except ApplicationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Intervention recorded."))
+            for shift in flagged:
+                messages.warning(request, _("Your shift starting %(start)s now breaks a rest rule: the "
+                                            "coordinator will find a replacement.") % {
+                    "start": shift.start.astimezone(PARIS).strftime("%d/%m %H:%M")})
+            return redirect("rosters:interventions")
+    recorded = Intervention.objects.filter(shift__radiologist=user, shift__in=astreintes).select_related("shift__line")
+    return render(request, "rosters/interventions.html", {"form": form, "astreintes": astreintes,
+                                                          "recorded": recorded})

@@ -8,6 +8,13 @@ least weighted load is chosen, preferring the needed sub-specialty.
 Overflow: at level 0, when the first group's pooled line carries more
 weighted load per on-duty radiologist than its threshold, the case goes to
 the first later group held by a private provider (when there is one).
+
+Agreement first, per radiologist: a line is usable when one of its holders has
+an agreement in force with the site, but each on-duty radiologist is offered
+the case only when their own employing establishment (their memberships among
+the line's holders) has one too, so a holder whose agreement expired never reads
+for the site through a pooled line. Every target skipped, and why, is in the
+decision's reasons (the coordinator's alert carries them all).
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ class CaseFacts:
     urgency: str
     period_kind: str  # weeknight | weekend | holiday | day
     subspecialty: str = ""
+    # Establishments that may read for the site in this modality now: the site itself and every partner with
+    # an agreement in force. None: facts built without them (rule tables that test other things).
+    agreed_partner_ids: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,12 @@ class Candidate:
     role: str  # primary | backup | expert
     load: float = 0.0
     subspecialties: frozenset[str] = frozenset()
+    # The radiologist's employing establishments for this line (memberships among its holders, else all).
+    employer_ids: frozenset[int] = frozenset()
+    employer: str = ""
+    # Roster rules the shift breaks (codes of apps.rosters.checks, stored as the shift's flags): such a shift
+    # was kept for the coordinator to see, never to be offered cases.
+    flags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -130,18 +146,54 @@ def usable_targets(rule: RuleFacts) -> list[tuple[TargetFacts, str]]:
     return out
 
 
+def has_agreement(candidate: Candidate, case: CaseFacts) -> bool:
+    """Whether the candidate's employing establishment may read for the case's site (agreement first)."""
+    if case.agreed_partner_ids is None:
+        return True
+    return bool(candidate.employer_ids & case.agreed_partner_ids)
+
+
 def escalation_groups(rule: RuleFacts, duty: dict[int, tuple[Candidate, ...]],
-                      excluded: frozenset[int] = frozenset()) -> list[Group]:
+                      excluded: frozenset[int] = frozenset(), case: CaseFacts | None = None) -> list[Group]:
     groups: list[Group] = []
     for target, why in usable_targets(rule):
         if why:
             continue
         on_line = duty.get(target.line_id, ())
         for role in ("primary", "backup"):
-            cands = tuple(c for c in on_line if c.role == role and c.radiologist_id not in excluded)
+            cands = tuple(c for c in on_line if c.role == role and c.radiologist_id not in excluded
+                          and not c.flags and (case is None or has_agreement(c, case)))
             if cands:
                 groups.append(Group(target, role, cands))
     return groups
+
+
+def target_reasons(case: CaseFacts, rule: RuleFacts, duty: dict[int, tuple[Candidate, ...]],
+                   excluded: frozenset[int] = frozenset()) -> list[str]:
+    """For every target of the rule, why it (or some of its radiologists) cannot take the case."""
+    out: list[str] = []
+    for target, why in usable_targets(rule):
+        if why:
+            out.append(f"target skipped: {why}")
+            continue
+        on_line = [c for c in duty.get(target.line_id, ()) if c.role in ("primary", "backup")]
+        if not on_line:
+            out.append(f"target skipped: nobody on duty on {target.line_name}")
+            continue
+        for c in on_line:
+            if not has_agreement(c, case):
+                out.append(f"{c.name} ({c.role} on {target.line_name}) skipped: no agreement in force between "
+                           f"{c.employer or 'their establishment'} and this site")
+            elif c.flags:
+                out.append(f"{c.name} ({c.role} on {target.line_name}) skipped: the shift breaks roster rules "
+                           f"({', '.join(sorted(c.flags))})")
+        left = [c for c in on_line if has_agreement(c, case) and not c.flags]
+        if left and all(c.radiologist_id in excluded for c in left):
+            out.append(f"target skipped: everyone on duty on {target.line_name} declined the case, handed it back "
+                       f"or was offered it already")
+        elif not left:
+            out.append(f"target skipped: nobody on duty on {target.line_name} can take the case")
+    return out
 
 
 def pick(group: Group, subspecialty: str = "") -> Candidate:
@@ -167,8 +219,8 @@ def decide(case: CaseFacts, rule: RuleFacts | None, duty: dict[int, tuple[Candid
         return Decision(COORDINATOR, level=level, reasons=(
             f"no routing rule covers {case.modality} at this site during this period ({case.period_kind})",))
     reasons: list[str] = [f"rule « {rule.name} » matched ({case.modality}, {case.period_kind})"]
-    reasons += [f"target skipped: {why}" for _t, why in usable_targets(rule) if why]
-    groups = escalation_groups(rule, duty, excluded)
+    reasons += target_reasons(case, rule, duty, excluded)
+    groups = escalation_groups(rule, duty, excluded, case)
     if excluded:
         reasons.append(f"excluded: {len(excluded)} radiologist(s) who declined or handed back")
     overflowed = False
@@ -185,8 +237,13 @@ def decide(case: CaseFacts, rule: RuleFacts | None, duty: dict[int, tuple[Candid
                 else:
                     reasons.append(f"{first.line_name} over its threshold ({load:.1f}) but no provider target")
     if level >= len(groups):
-        reasons.append("no one left on the escalation chain: the coordinator is alerted" if groups else
-                       "nobody on duty on the rule's targets: the coordinator is alerted")
+        if groups:
+            reasons.append("no one left on the escalation chain: the coordinator is alerted")
+        elif any(duty.get(t.line_id) for t, why in usable_targets(rule) if not why):
+            reasons.append("no radiologist on duty on the rule's targets can take the case: the coordinator "
+                           "is alerted")
+        else:
+            reasons.append("nobody on duty on the rule's targets: the coordinator is alerted")
         return Decision(COORDINATOR, rule_id=rule.rule_id, level=level, overflowed=overflowed, reasons=tuple(reasons))
     group = groups[level]
     chosen = pick(group, case.subspecialty)

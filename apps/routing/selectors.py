@@ -13,9 +13,10 @@ from django.db.models import Case as DbCase
 from django.db.models import F, FloatField, Model, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
+from apps.accounts.models import Membership
 from apps.regions.calendar import pds_kind_at
 from apps.regions.models import Establishment, PoolingZone
-from apps.regions.selectors import agreements_in_force, region_calendar_spec
+from apps.regions.selectors import agreements_in_force, site_calendar_spec
 from apps.rosters.models import OnCallLine, Shift
 from apps.rosters.selectors import OnDuty, on_duty_from_shifts
 from apps.routing.models import Notification, RoutingRule, RoutingTarget
@@ -27,21 +28,27 @@ from apps.routing.rules import (
     RuleFacts,
     TargetFacts,
     case_load_weight,
+    has_agreement,
+    match_rule,
 )
 from apps.worklist.models import OPEN_STATUSES, Case
 
 
 def on_duty(*, site_id: int, modality_code: str, at: dt.datetime) -> list[OnDuty]:
     """Who is on duty for modality M at site S at time T: the radiologists of the lines serving the site for
-    that modality, in the order of the routing rule that applies (first target first), primaries first."""
+    that modality who may take its cases (their employer has an agreement in force with the site, their shift
+    breaks no roster rule), in the order of the routing rule that applies (first target first), primaries
+    first."""
     site = Establishment.objects.select_related("territory__region").get(pk=site_id)
     rows = on_duty_from_shifts(Shift.objects.filter(line__served_sites=site_id, line__modalities=modality_code,
                                          line__active=True, start__lte=at, end__gt=at))
     facts = case_facts_for(site=site, modality_code=modality_code, eligible=True, urgency="urgent", at=at)
-    from apps.routing.rules import match_rule
-
+    may_read = {(c.line_id, c.radiologist_id)
+                for cands in duty_candidates(line_ids=sorted({d.line_id for d in rows}), at=at).values()
+                for c in cands if has_agreement(c, facts) and not c.flags}
+    rows = [d for d in rows if (d.line_id, d.radiologist_id) in may_read]
     rule = match_rule(facts, rule_facts_for(region_id=site.territory.region_id, site_id=site_id,
-                                            modality_code=modality_code, at=at))
+                                            modality_code=modality_code, at=at, partner_ids=facts.agreed_partner_ids))
     order = {t.line_id: i for i, t in enumerate(rule.targets)} if rule else {}
     role_rank = {"primary": 0, "backup": 1, "expert": 2}
     return sorted(rows, key=lambda d: (order.get(d.line_id, 99), d.line_name, role_rank.get(d.role, 3)))
@@ -93,17 +100,26 @@ def _cached(key: tuple[str, int], load: Any) -> Any:
     return hit[1]
 
 
-def period_kind_at(region: Any, at: dt.datetime) -> str:
-    spec = _cached(("calendar", region.pk), lambda: region_calendar_spec(region))
+def period_kind_at(site: Establishment, at: dt.datetime) -> str:
+    """The PDS period at ``site``: its region's hours, the public holidays of its department."""
+    spec = _cached((f"calendar:{site.department_code}", site.territory.region_id), lambda: site_calendar_spec(site))
     return pds_kind_at(at, spec) or DAYTIME
+
+
+def agreed_partner_ids(*, site_id: int, modality_code: str, at: dt.datetime) -> frozenset[int]:
+    """The establishments that may read the site's ``modality_code`` studies at ``at``: the site itself and
+    every partner with an agreement in force covering the modality."""
+    return frozenset(agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality_code)
+                     .values_list("partner_id", flat=True)) | {site_id}
 
 
 def case_facts_for(*, site: Establishment, modality_code: str, eligible: bool, urgency: str, at: dt.datetime,
                    case_id: int = 0, subspecialty: str = "") -> CaseFacts:
     zones = _cached(("zones", site.territory_id), lambda: frozenset(
         PoolingZone.objects.filter(territories=site.territory_id).values_list("pk", flat=True)))
+    partners = agreed_partner_ids(site_id=site.pk, modality_code=modality_code, at=at) if eligible else frozenset()
     return CaseFacts(case_id, site.pk, zones, modality_code, eligible, urgency,
-                     period_kind_at(site.territory.region, at), subspecialty)
+                     period_kind_at(site, at), subspecialty, partners)
 
 
 def _in_list(column: str, name: str, n: int) -> str:
@@ -143,7 +159,8 @@ def _rules_sql(n_partners: int, n_zones: int) -> str:
 
 
 def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.datetime,
-                   zone_ids: frozenset[int] | None = None) -> list[RuleFacts]:
+                   zone_ids: frozenset[int] | None = None,
+                   partner_ids: frozenset[int] | None = None) -> list[RuleFacts]:
     """The active rules that may apply to this site and modality, as plain facts, each target evaluated for
     this site and modality: does its line serve the site, cover the modality, and has one of its holders an
     agreement in force with the site (``apps.regions.selectors.agreements_in_force``)?
@@ -152,12 +169,15 @@ def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.d
     compiling the equivalent queryset than PostgreSQL spent running it). The statement is portable: the
     partner and zone lists are spelled ``IN (...)`` with one placeholder each, never PostgreSQL's
     ``= ANY(array)``, so the embedded SQLite demo routes the same way. ``RuleFacts.modalities`` holds only
-    ``modality_code``: the rules were filtered on it."""
+    ``modality_code``: the rules were filtered on it. ``partner_ids`` (``agreed_partner_ids``, already read
+    for the case's facts) saves reading the agreements again; whether each on-duty radiologist's own employer
+    has an agreement is decided per candidate (``rules.has_agreement``)."""
     if zone_ids is None:
         zone_ids = frozenset(PoolingZone.objects.filter(territories__establishments=site_id)
                              .values_list("pk", flat=True))
-    partners = sorted(set(agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality_code)
-                          .values_list("partner_id", flat=True)))
+    if partner_ids is None:
+        partner_ids = agreed_partner_ids(site_id=site_id, modality_code=modality_code, at=at)
+    partners = sorted(partner_ids - {site_id})
     zones = sorted(zone_ids)
     params: dict[str, Any] = {"site": site_id, "modality": modality_code, "region": region_id}
     params.update({f"partner_{i}": pk for i, pk in enumerate(partners)})
@@ -183,13 +203,31 @@ def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.d
 
 
 def duty_candidates(*, line_ids: list[int], at: dt.datetime) -> dict[int, tuple[Candidate, ...]]:
-    """On-duty radiologists of the lines at ``at`` with their current load (one query)."""
-    shifts = (Shift.objects.filter(line_id__in=line_ids, start__lte=at, end__gt=at)
-              .order_by("line_id", "radiologist_id").annotate(load=_load_expression())
-              .values_list("line_id", "role", "radiologist_id", "radiologist__first_name",
-                           "radiologist__last_name", "radiologist__subspecialties", "load"))
+    """On-duty radiologists of the lines at ``at`` with their current load, the establishments that employ
+    them for the line (their memberships among its holders, else all their memberships) and the roster flags
+    of their shift (three queries)."""
+    shifts = list(Shift.objects.filter(line_id__in=line_ids, start__lte=at, end__gt=at)
+                  .order_by("line_id", "radiologist_id").annotate(load=_load_expression())
+                  .values_list("line_id", "role", "radiologist_id", "radiologist__first_name",
+                               "radiologist__last_name", "radiologist__subspecialties", "load", "flags"))
+    if not shifts:
+        return {}
+    holders: dict[int, set[int]] = {}
+    for line_id, est_id in (OnCallLine.holders.through.objects.filter(oncallline_id__in=line_ids)
+                            .values_list("oncallline_id", "establishment_id")):
+        holders.setdefault(line_id, set()).add(est_id)
+    employers: dict[int, dict[int, str]] = {}
+    for uid, est_id, est_name in (Membership.objects.filter(user_id__in={row[2] for row in shifts})
+                                  .values_list("user_id", "establishment_id", "establishment__name")):
+        employers.setdefault(uid, {})[est_id] = est_name
     out: dict[int, list[Candidate]] = {}
-    for line_id, role, rid, first, last, subs, load in shifts:
-        out.setdefault(line_id, []).append(Candidate(rid, f"Dr {first} {last}".strip(), line_id, role,
-                                                     round(float(load or 0.0), 3), frozenset(subs or [])))
+    for line_id, role, rid, first, last, subs, load, flags in shifts:
+        mine = employers.get(rid, {})
+        for_line = {pk: name for pk, name in mine.items() if pk in holders.get(line_id, set())} or mine
+        if isinstance(flags, str):  # SQLite returns the JSON column as text
+            flags = json.loads(flags)
+        codes = frozenset(str(f.get("code", "flag") if isinstance(f, dict) else f) for f in flags or [])
+        out.setdefault(line_id, []).append(Candidate(
+            rid, f"Dr {first} {last}".strip(), line_id, role, round(float(load or 0.0), 3), frozenset(subs or []),
+            frozenset(for_line), ", ".join(sorted(for_line.values())), codes))
     return {k: tuple(v) for k, v in out.items()}

@@ -36,16 +36,20 @@ from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, NotFoundError, PermissionDeniedError
 from apps.regions.models import Modality
 from apps.regions.selectors import nearest_ultrasound_referrals
+from apps.routing.deliveries import (  # noqa: F401  (re-exported: tasks and views import them from here)
+    delivery_failed,
+    notification_deliver,
+    notification_mark_read,
+    notifications_pending_redrive,
+)
 from apps.routing.models import (
     DecisionOutcome,
-    Notification,
     Purpose,
     RoutingDecision,
     RoutingRule,
     validate_rule_targets,
 )
-from apps.routing.models import DeliveryStatus as NotificationStatus
-from apps.routing.notifiers import notification_create, notification_send, notifications_deliver_enqueue
+from apps.routing.notifiers import notification_create
 from apps.routing.rules import ASSIGNED, COORDINATOR, Decision, decide, match_rule
 from apps.routing.selectors import case_facts_for, duty_candidates, rule_facts_for
 from apps.studies.services import studies_routed_mark
@@ -91,18 +95,21 @@ def routing_decide(case: Case, *, at: dt.datetime, level: int = 0,
     rule = None
     duty: dict = {}
     if facts.eligible:
-        rule = match_rule(facts, rule_facts_for(region_id=site.territory.region_id, site_id=site.pk,
-                                                modality_code=case.modality_id, at=at, zone_ids=facts.zone_ids))
+        rule = match_rule(facts, rule_facts_for(region_id=site.territory.region_id, site_id=site.pk, at=at,
+                                                modality_code=case.modality_id, zone_ids=facts.zone_ids,
+                                                partner_ids=facts.agreed_partner_ids))
         if rule is not None:
             duty = duty_candidates(line_ids=[t.line_id for t in rule.targets], at=at)
     decision = decide(facts, rule, duty, level=level, excluded=excluded)
     return decision, (time.perf_counter() - t0) * 1000
 
 
-def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None) -> Case:
+def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None,
+           excluded: frozenset[int] | None = None) -> Case:
     """Decide for a locked case and write the outcome (assignment or coordinator)."""
     now = timezone.now()
-    decision, ms = routing_decide(case, at=now, level=level, excluded=_excluded(case))
+    decision, ms = routing_decide(case, at=now, level=level,
+                                  excluded=_excluded(case) if excluded is None else excluded)
     attempt = RoutingDecision.objects.filter(case=case).count()
     RoutingDecision.objects.create(
         case=case, attempt=attempt, at=now, trigger=trigger, purpose=_purpose(case), outcome=decision.outcome,
@@ -144,20 +151,20 @@ def _to_coordinator(case: Case, decision: Decision, *, now: dt.datetime, actor_i
     Case.objects.filter(pk=case.pk).update(assignment_state=AssignmentState.COORDINATOR, assigned_to=None,
                                            escalation_level=decision.level, escalation_due_at=None)
     case.refresh_from_db()
-    why = decision.reasons[-1] if decision.reasons else "no radiologist available"
+    why = "; ".join(decision.reasons[1:] if decision.rule_id else decision.reasons) or "no radiologist available"
     kind = IncidentKind.ESCALATED_TO_COORDINATOR if decision.rule_id else IncidentKind.NO_COVERAGE
     incident_record(kind=kind, summary=f"Case #{case.pk} ({case.modality_id}, {case.site.name}): {why}",
                     source="routing", severity="critical" if case.urgency == "vital" else "warning",
                     establishment_id=case.site_id, case_id=case.pk, details={"reasons": list(decision.reasons)})
-    case_event_add(case=case, kind=CaseEventKind.ESCALATED, actor_id=actor_id,
-                   message=f"Escalated to the regional coordinator: {why}", data={"level": decision.level})
+    case_event_add(case=case, kind=CaseEventKind.ESCALATED, actor_id=actor_id, message=f"Escalated to the regional "
+                   f"coordinator: {why}", data={"level": decision.level, "reasons": list(decision.reasons)})
     audit_record(action="escalate", obj=case, patient_data=True, establishment_id=case.site_id,
                  details={"to": "coordinator", "level": decision.level})
     region_id = case.site.territory.region_id
     for coordinator in User.objects.filter(role=Role.ARS_COORDINATOR, region_id=region_id, is_active=True):
         notification_create(user=coordinator, case=case, kind="coordinator",
                             title=f"PDS alert: case #{case.pk} unassigned ({case.modality_id}, {case.site.name})",
-                            body=why)
+                            body="\n".join(decision.reasons) or why)
 
 
 def case_route(*, case_id: int, trigger: str = "route") -> Case | None:
@@ -308,7 +315,44 @@ def unassigned_reconcile(*, limit: int = 500) -> int:
             continue
     # Safety net: studies whose case was taken in hand while their routing message went unconsumed.
     case_studies_routed_mark()
+    coordinator_cases_reoffer(limit=limit)
     return len(ids)
+
+
+def _offered_before(case: Case) -> frozenset[int]:
+    return frozenset(RoutingDecision.objects.filter(case=case, radiologist_id__isnull=False)
+                     .values_list("radiologist_id", flat=True))
+
+
+@transaction.atomic
+def case_reoffer(*, case_id: int, now: dt.datetime | None = None) -> Case | None:
+    """Offer a case waiting on the coordinator to a suitable radiologist who has come on duty since: one who
+    was never offered it (those who let it go, declined or handed it back stay excluded). Nothing is written
+    while nobody new can take it (the coordinator was alerted once already)."""
+    case = _locked_case(case_id)
+    if case is None or case.assignment_state != AssignmentState.COORDINATOR or case.status not in ROUTABLE:
+        return case
+    excluded = _excluded(case) | _offered_before(case)
+    decision, _ms = routing_decide(case, at=now or timezone.now(), excluded=excluded)
+    if decision.outcome != ASSIGNED:
+        return case
+    return _apply(case, trigger="reoffer", level=0, excluded=excluded)
+
+
+def coordinator_cases_reoffer(*, limit: int = 500) -> int:
+    """Re-offer every case waiting on the coordinator that someone new can now take (the reconciler's sweep).
+    Returns how many were offered."""
+    ids = list(Case.objects.filter(assignment_state=AssignmentState.COORDINATOR, status__in=list(ROUTABLE))
+               .order_by("requested_at").values_list("pk", flat=True)[:limit])
+    offered = 0
+    for case_id in ids:
+        try:
+            case = case_reoffer(case_id=case_id)
+        except Exception as exc:  # rolled back: still with the coordinator; the next sweep retries
+            _failure_record_safely(case_id=case_id, trigger="reoffer", error=exc)
+            continue
+        offered += bool(case is not None and case.assignment_state == AssignmentState.OFFERED)
+    return offered
 
 
 @transaction.atomic
@@ -375,63 +419,6 @@ def assignment_hand_back(*, case_id: int, user: Any, reason: str) -> Case:
     """Hand a case back (end of shift): it is re-routed at once to whoever is on duty."""
     return _give_up(case_id, user, reason, kind=CaseEventKind.HANDED_BACK, verb="hand back",
                     allowed=ACTIVE_ASSIGNMENT)
-
-
-@transaction.atomic
-def delivery_failed(*, case_id: int, user_id: int, channel: str, error: str) -> None:
-    """A failed alert counts toward escalation: the case escalates at the next beat tick."""
-    updated = Case.objects.filter(pk=case_id, assigned_to_id=user_id, assignment_state=AssignmentState.OFFERED) \
-        .update(escalation_due_at=timezone.now())
-    case = Case.objects.filter(pk=case_id).first()
-    if case is None:
-        return
-    incident_record(kind=IncidentKind.NOTIFICATION_FAILED, summary=f"{channel} alert for case #{case_id} failed: "
-                    f"{error}"[:300], source="routing", establishment_id=case.site_id, case_id=case_id,
-                    details={"channel": channel, "user_id": user_id, "escalate_now": bool(updated)})
-    if updated:
-        case_event_add(case=case, kind=CaseEventKind.INCIDENT,
-                       message=f"{channel} alert could not be delivered: escalating without waiting")
-
-
-def notification_deliver(*, notification_id: int) -> str:
-    """Deliver one pending email or SMS (the worker's task): "sent", "failed" or "skipped" (no longer pending,
-    so a re-run or a duplicate message does nothing). No transaction is open during the send. At least once: a
-    worker killed between the send and the mark sends it again when the message is redelivered.
-
-    A failed assignment alert makes the case escalate at once (delivery_failed)."""
-    n = Notification.objects.filter(pk=notification_id, status=NotificationStatus.PENDING).first()
-    if n is None:
-        return "skipped"
-    try:
-        notification_send(n)
-    except Exception as exc:  # any backend failure is recorded and counts toward escalation
-        log.warning("notification %s via %s failed: %s", n.pk, n.channel, exc)
-        if not Notification.objects.filter(pk=n.pk, status=NotificationStatus.PENDING).update(
-                status=NotificationStatus.FAILED, error=str(exc)[:300]):
-            return "skipped"
-        if n.case_id and n.kind == "assigned":
-            delivery_failed(case_id=n.case_id, user_id=n.user_id, channel=n.channel, error=str(exc))
-        return "failed"
-    Notification.objects.filter(pk=n.pk, status=NotificationStatus.PENDING).update(
-        status=NotificationStatus.SENT, sent_at=timezone.now())
-    return "sent"
-
-
-def notifications_pending_redrive(*, older_than: dt.timedelta = dt.timedelta(seconds=60), limit: int = 500) -> int:
-    """Send again the delivery message of notifications still pending after ``older_than`` (the broker was down
-    when their transaction committed, or the message was lost). Returns how many."""
-    ids = list(Notification.objects.filter(status=NotificationStatus.PENDING,
-                                           created_at__lt=timezone.now() - older_than)
-               .order_by("created_at").values_list("pk", flat=True)[:limit])
-    notifications_deliver_enqueue(ids)
-    return len(ids)
-
-
-@transaction.atomic
-def notification_mark_read(*, notification_id: int, user: Any) -> None:
-
-    Notification.objects.filter(pk=notification_id, user_id=user.pk, read_at__isnull=True).update(
-        read_at=timezone.now())
 
 
 @transaction.atomic

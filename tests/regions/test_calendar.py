@@ -4,10 +4,20 @@ import datetime as dt
 
 import pytest
 
-from apps.regions.calendar import HOLIDAY, PARIS, WEEKEND, WEEKNIGHT, CalendarSpec, pds_kind_at, pds_periods
+from apps.regions.calendar import (
+    HOLIDAY,
+    PARIS,
+    WEEKEND,
+    WEEKNIGHT,
+    CalendarSpec,
+    finess_department,
+    holiday_subdivision,
+    pds_kind_at,
+    pds_periods,
+)
 
 SPEC = CalendarSpec()
-AM = CalendarSpec(alsace_moselle=True)
+AM = CalendarSpec(department="57")
 
 
 def paris(y, m, d, hh, mm=0):
@@ -39,6 +49,33 @@ def test_pds_kind_at(when, expected):
 def test_alsace_moselle_extra_days():
     assert pds_kind_at(paris(2026, 4, 3, 10), AM) == HOLIDAY
     assert pds_kind_at(paris(2026, 12, 26, 10), AM) == HOLIDAY
+
+
+@pytest.mark.parametrize("department,local_law", [
+    ("57", True), ("67", True), ("68", True),        # Moselle, Bas-Rhin, Haut-Rhin
+    ("54", False), ("88", False), ("51", False),     # Grand Est departments under the national calendar
+    ("18", False), ("2A", False), ("", False),
+])
+def test_good_friday_and_26_december_follow_the_department(department, local_law):
+    spec = CalendarSpec(department=department)
+    expected = HOLIDAY if local_law else None
+    assert pds_kind_at(paris(2026, 4, 3, 10), spec) == expected          # Good Friday, a Friday morning
+    assert pds_kind_at(paris(2027, 12, 26, 10), spec) == (HOLIDAY if local_law else WEEKEND)  # a Sunday in 2027
+    assert pds_kind_at(paris(2026, 4, 2, 20), spec) == WEEKNIGHT         # Maundy Thursday night: nothing changes
+    # The night before Good Friday ends as a weeknight; the night of Good Friday is a holiday night there.
+    assert pds_kind_at(paris(2026, 4, 3, 20), spec) == (HOLIDAY if local_law else WEEKNIGHT)
+
+
+@pytest.mark.parametrize("department,subdivision", [
+    ("57", "57"), ("67", "6AE"), ("68", "6AE"), ("54", None), ("971", "971"), ("2B", None), ("", None)])
+def test_holiday_subdivision(department, subdivision):
+    assert holiday_subdivision(department) == subdivision
+
+
+@pytest.mark.parametrize("finess,department", [
+    ("670780055", "67"), ("570000000", "57"), ("2A0000000", "2A"), ("971000000", "971"), ("371043324", "37")])
+def test_finess_department(finess, department):
+    assert finess_department(finess) == department
 
 
 def test_regional_extra_closed_day():

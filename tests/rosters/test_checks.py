@@ -66,3 +66,45 @@ def test_messages_are_clear():
     assert "CH Dreux" in v.message
     [v] = check_shift(NIGHT_GARDE, SENIOR, others=[], served_sites=SERVED, max_per_month=6)
     assert "66" in v.message and "volunteer" in v.message
+
+
+REMOTE_NIGHT = ShiftFacts(t(10, 18, 30), t(11, 8, 30), "remote")
+ASTREINTE = ShiftFacts(t(10, 18, 30), t(11, 8, 30), "astreinte")
+INTERVENTION_2H = ShiftFacts(t(11, 2), t(11, 4), "intervention")
+
+# Issue 18, point 4: remote nights and astreinte interventions are work, with rest after them.
+REST_CASES = [
+    ("garde 8 h after a remote night", ShiftFacts(t(11, 16, 30), t(12, 8, 30), "garde"), [REMOTE_NIGHT], ["rest"]),
+    ("a remote night 8 h before a garde", REMOTE_NIGHT, [ShiftFacts(t(11, 16, 30), t(12, 8, 30), "garde")],
+     ["rest"]),
+    ("11 h after a remote night is enough", ShiftFacts(t(11, 19, 30), t(12, 8, 30), "garde"), [REMOTE_NIGHT], []),
+    ("a remote evening is not a night", ShiftFacts(t(11, 8, 30), t(11, 18, 30), "garde"),
+     [ShiftFacts(t(10, 18, 30), t(10, 23, 30), "remote")], []),
+    ("day after an astreinte intervention", ShiftFacts(t(11, 8, 30), t(11, 18, 30), "remote"),
+     [ASTREINTE, INTERVENTION_2H], ["rest"]),
+    ("day after an astreinte with no intervention", ShiftFacts(t(11, 8, 30), t(11, 18, 30), "remote"),
+     [ASTREINTE], []),
+    ("the astreinte itself is not overlapped by its intervention", ASTREINTE, [INTERVENTION_2H], []),
+    ("an intervention counts toward 24 h of work", ShiftFacts(t(10, 3), t(11, 2), "garde"),
+     [INTERVENTION_2H], ["continuous"]),
+    ("12 remote nights a month", ShiftFacts(t(28, 18, 30), t(29, 8, 30), "remote"),
+     [ShiftFacts(t(d, 18, 30), t(d + 1, 8, 30), "remote") for d in (1, 4, 7, 13, 16, 19)], ["monthly_limit"]),
+    ("remote nights and astreintes share the cap", ShiftFacts(t(28, 18, 30), t(29, 8, 30), "astreinte"),
+     [ShiftFacts(t(d, 18, 30), t(d + 1, 8, 30), "remote") for d in (1, 4, 7)]
+     + [ShiftFacts(t(d, 18, 30), t(d + 1, 8, 30), "garde") for d in (13, 16, 19)], ["monthly_limit"]),
+]
+
+
+@pytest.mark.parametrize("label,new,others,expected", REST_CASES, ids=[c[0] for c in REST_CASES])
+def test_rest_after_remote_nights_and_interventions(label, new, others, expected):
+    violations = check_shift(new, ALICE, others=others, served_sites=SERVED, max_per_month=6)
+    assert [v.code for v in violations] == expected
+
+
+def test_rest_messages_name_what_needs_rest():
+    [v] = check_shift(ShiftFacts(t(11, 16, 30), t(12, 8, 30), "garde"), ALICE, others=[REMOTE_NIGHT],
+                      served_sites=SERVED, max_per_month=6)
+    assert "night of remote reading" in v.message and "8 h of rest" in v.message
+    [v] = check_shift(ShiftFacts(t(11, 8, 30), t(11, 18, 30), "remote"), ALICE,
+                      others=[ASTREINTE, INTERVENTION_2H], served_sites=SERVED, max_per_month=6)
+    assert "astreinte intervention" in v.message
