@@ -24,6 +24,7 @@ urlpatterns = [
     path("studies/", include("apps.studies.urls")),
     path("traceability/", include("apps.traceability.urls")),
     path("api/", include("apps.api.urls")),
+    path("dicomweb/", include("apps.api.dicomweb_urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

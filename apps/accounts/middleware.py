@@ -29,6 +29,7 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 
 from apps.accounts.decorators import second_factor_ok, second_factor_url
+from apps.core.problems import API_PATH_PREFIXES
 
 # URL names an authenticated but unverified session may reach. Anything else, including a URL that does not
 # resolve, is refused (no 404 page either: it would tell a password-only session which URLs exist).
@@ -74,7 +75,7 @@ class SecondFactorMiddleware:
         if (user is None or not user.is_authenticated or second_factor_ok(request)
                 or unverified_may_reach(request)
                 # Only the API authenticates by key: on a web page the header would be a way around the check.
-                or (request.path_info.startswith("/api/") and api_key_presented(request))):
+                or (request.path_info.startswith(API_PATH_PREFIXES) and api_key_presented(request))):
             return self.get_response(request)
         return self.refuse(request)
 
@@ -82,7 +83,7 @@ class SecondFactorMiddleware:
     def refuse(request: HttpRequest) -> HttpResponse:
         # Only a page the user was trying to see is worth coming back to after the code.
         come_back = request.get_full_path() if request.method in ("GET", "HEAD") else ""
-        if request.path_info.startswith("/api/"):
+        if request.path_info.startswith(API_PATH_PREFIXES):
             response = JsonResponse({
                 "type": "about:blank#second_factor_required", "title": "Second factor required",
                 "status": 403, "detail": "This session has not completed the second factor of the login. "

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 
 from apps.core.context import actor_from_user, reset_actor, set_actor
 from apps.core.net import client_ip  # X-Forwarded-For only from trusted proxies (apps/core/net.py)
+from apps.core.problems import API_PATH_PREFIXES
 
 __all__ = ["RequestContextMiddleware", "client_ip"]
 
@@ -17,7 +18,7 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        channel = "api" if request.path.startswith("/api/") else (
+        channel = "api" if request.path.startswith(API_PATH_PREFIXES) else (
             "admin" if request.path.startswith("/admin/") else "web")
         token = set_actor(actor_from_user(getattr(request, "user", None), ip=client_ip(request), channel=channel))
         try:

@@ -24,11 +24,12 @@ from rest_framework.views import exception_handler
 from apps.core.errors import ApplicationError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-API_PATH_PREFIX = "/api/"
+# The machine interfaces: the REST API and DICOMweb (problem documents, API keys, no login redirects).
+API_PATH_PREFIXES = ("/api/", "/dicomweb/")
 
 
 def is_api_request(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PATH_PREFIX)
+    return request.path.startswith(API_PATH_PREFIXES)
 
 
 def problem_body(status_code: int, title: str, detail: str, errors: Any = None, code: str = "") -> dict[str, Any]:

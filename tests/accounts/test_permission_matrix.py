@@ -36,7 +36,8 @@ def walk_params(demo: Any, case: Any) -> dict[str, Any]:
         "user_id": demo.users["radiologue"].pk, "token": "not-the-token",
         "pk": lambda route: admin_object_id(route) if route.startswith("admin:") else est.pk,
         "id": demo.users["radiologue"].pk, "object_id": admin_object_id, "_0": admin_object_id, "_1": 1,
-        "content_type_id": 1, "app_label": "accounts", "url": "no-such-page", "path": "agreements/x.pdf",
+        "content_type_id": 1, "study_uid": "1.2.3", "series_uid": "1.2.3.4", "instance_uid": "1.2.3.4.5",
+        "frames": "1", "app_label": "accounts", "url": "no-such-page", "path": "agreements/x.pdf",
     }
 
 

@@ -28,13 +28,14 @@ def walk_params(demo: Any) -> dict[str, Any]:
         "public_id": case.public_id, "resource_id": case.public_id, "instance_id": 1, "fmt": "pdf",
         "name": lambda route: "activity_heatmap" if route.startswith("dashboards:") else "claim",
         "user_id": user.pk, "token": "not-the-token", "pk": est.pk, "id": user.pk,
-        "object_id": admin_object_id, "_0": admin_object_id, "_1": 1, "content_type_id": 1,
+        "object_id": admin_object_id, "_0": admin_object_id, "_1": 1, "content_type_id": 1, "study_uid": "1.2.3", "series_uid": "1.2.3.4", "instance_uid": "1.2.3.4.5",
+        "frames": "1",
         "app_label": "accounts", "url": "no-such-page", "path": "dicom/x.dcm",
     }
 
 
 def assert_refused(resp: Any, path: str, step: str) -> None:
-    if path.startswith("/api/"):
+    if path.startswith(("/api/", "/dicomweb/")):
         assert resp.status_code == 403, (path, resp.status_code)
         assert resp["Content-Type"] == "application/problem+json", path
         assert resp.json()["type"].endswith("second_factor_required")

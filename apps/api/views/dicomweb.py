@@ -1,0 +1,189 @@
+"""DICOMweb under /dicomweb/: QIDO-RS searches, WADO-RS retrieval (instances, metadata, frames, rendered).
+
+Same authentication as the API (an API key, or a browser session that passed the second factor), the same
+permission matrix and the same case-visibility rule; a study outside the caller's perimeter is "not found" and
+the refusal is audited. Each study opened (retrieved, its metadata, its frames or a rendered image) is one audit
+entry per caller and study every ``AUDIT_EVERY`` seconds, not one per frame; each search one entry listing the
+studies returned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache import cache
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from apps.accounts.authorization import object_refused
+from apps.api import dicomweb as dw
+from apps.api.selectors import studies_visible_to
+from apps.api.views.base import ApiView, audit_list
+from apps.audit.services import audit_record
+from apps.core.errors import ApplicationError, NotFoundError
+from apps.studies.models import Instance, Series, Study
+
+DICOM_JSON = "application/dicom+json"
+AUDIT_EVERY = 600  # seconds
+
+
+@extend_schema(exclude=True)  # DICOMweb is specified by PS3.18, not by this API's OpenAPI document
+class DicomWebView(APIView):
+    # As ApiView, without its query-string contract: QIDO-RS keys are checked by apps.api.dicomweb.matching.
+    authentication_classes = ApiView.authentication_classes
+    permission_classes = ApiView.permission_classes
+    throttle_classes = ApiView.throttle_classes
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # DICOMweb media types (multipart/related, application/dicom+json, image/png) are answered by the views
+        # themselves; DRF's renderers only write the problem documents.
+        return super().perform_content_negotiation(request, force=True)
+
+    def base(self) -> str:
+        return self.request.build_absolute_uri("/dicomweb").rstrip("/")
+
+    def study(self, study_uid: str) -> Study:
+        found = (studies_visible_to(self.request.user).filter(study_uid=study_uid).first()
+                 if dw.UID_RE.match(study_uid) and len(study_uid) <= 64 else None)
+        if found is None:
+            object_refused(self.request, model=Study, lookup={"study_uid": study_uid[:64]}, action="dicomweb")
+            raise NotFoundError("No such study.")
+        return found
+
+    def opened(self, study: Study, what: str) -> None:
+        key = f"dicomweb-audit:{getattr(self.request.user, 'pk', '')}:{self.request.user}:{study.pk}"
+        if cache.add(key, 1, AUDIT_EVERY):
+            audit_record(action="read", obj=study, patient_data=True, establishment_id=study.site_id,
+                         details={"view": "dicomweb", "what": what})
+
+    def instances(self, study: Study, series_uid: str = "", instance_uid: str = "") -> list[Instance]:
+        qs = Instance.objects.filter(study=study).select_related("study", "series").order_by(
+            "series__number", "series_id", "instance_number", "pk")
+        if series_uid:
+            qs = qs.filter(series__series_uid=series_uid)
+        if instance_uid:
+            qs = qs.filter(sop_instance_uid=instance_uid)
+        found = list(qs)
+        if not found:
+            raise NotFoundError("No such series or instance in this study.")
+        return found
+
+
+def dicom_json(items: list[dict[str, Any]]) -> JsonResponse:
+    response = JsonResponse(items, safe=False, status=200 if items else 204)
+    response["Content-Type"] = DICOM_JSON
+    return response
+
+
+# --- QIDO-RS ---------------------------------------------------------------------------------------------
+
+
+class SearchStudies(DicomWebView):
+    def get(self, request: Request) -> HttpResponse:
+        qs = (studies_visible_to(request.user).filter(dw.matching(request.query_params, "study", {"study": ""}))
+              .order_by("-study_datetime", "pk"))
+        found = dw.page(qs, dw.page_of(request.query_params))
+        audit_list("study", [s.pk for s in found], view="dicomweb search")
+        return dicom_json([dw.study_json(s, base=self.base()) for s in found])
+
+
+class SearchSeries(DicomWebView):
+    def get(self, request: Request, study_uid: str) -> HttpResponse:
+        study = self.study(study_uid)
+        qs = (Series.objects.filter(study=study).select_related("study")
+              .filter(dw.matching(request.query_params, "series", {"study": "study__", "series": ""}))
+              .order_by("number", "pk"))
+        found = dw.page(qs, dw.page_of(request.query_params))
+        audit_list("study", [study.pk] if found else [], view="dicomweb series search")
+        return dicom_json([dw.series_json(s, base=self.base()) for s in found])
+
+
+class SearchInstances(DicomWebView):
+    def get(self, request: Request, study_uid: str, series_uid: str = "") -> HttpResponse:
+        study = self.study(study_uid)
+        qs = Instance.objects.filter(study=study).select_related("study", "series").filter(dw.matching(
+            request.query_params, "instance", {"study": "study__", "series": "series__", "instance": ""}))
+        if series_uid:
+            qs = qs.filter(series__series_uid=series_uid)
+        found = dw.page(qs.order_by("series__number", "instance_number", "pk"), dw.page_of(request.query_params))
+        audit_list("study", [study.pk] if found else [], view="dicomweb instance search")
+        return dicom_json([dw.instance_json(i, base=self.base()) for i in found])
+
+
+# --- WADO-RS ---------------------------------------------------------------------------------------------
+
+
+class Retrieve(DicomWebView):
+    """A study, a series or an instance as multipart/related; type="application/dicom", streamed file by file."""
+
+    def get(self, request: Request, study_uid: str, series_uid: str = "",
+            instance_uid: str = "") -> HttpResponseBase:
+        from apps.worklist.imaging import instance_file
+
+        syntax = dw.accepted_transfer_syntax(request.headers.get("Accept", ""), part_type="application/dicom")
+        if syntax not in ("*", dw.EXPLICIT_LE):
+            raise ApplicationError("This service returns instances as stored (transfer-syntax=*) or in Explicit VR "
+                                   f"Little Endian ({dw.EXPLICIT_LE}).", code="not_acceptable", status_code=406)
+        study = self.study(study_uid)
+        found = self.instances(study, series_uid, instance_uid)
+        self.opened(study, "retrieve")
+        mark = dw.boundary()
+        reader = dw.file_chunks if syntax == "*" else dw.explicit_le_file
+        ts = f"; transfer-syntax={syntax}" if syntax != "*" else ""
+        parts = ((f"application/dicom{ts}", reader(instance_file(i.path))) for i in found)
+        response = StreamingHttpResponse(dw.multipart(parts, mark))
+        response["Content-Type"] = f'multipart/related; type="application/dicom"; boundary={mark}'
+        return response
+
+
+class Metadata(DicomWebView):
+    def get(self, request: Request, study_uid: str, series_uid: str = "", instance_uid: str = "") -> HttpResponse:
+        study = self.study(study_uid)
+        found = self.instances(study, series_uid, instance_uid)
+        self.opened(study, "metadata")
+        try:
+            return dicom_json([dw.instance_metadata(i, base=self.base()) for i in found])
+        except FileNotFoundError as exc:
+            raise NotFoundError("An instance of this study is missing from the storage.") from exc
+
+
+class Frames(DicomWebView):
+    def get(self, request: Request, study_uid: str, series_uid: str, instance_uid: str,
+            frames: str) -> HttpResponse:
+        from apps.worklist.imaging import instance_file
+
+        numbers = [int(n) for n in frames.split(",") if n.isdigit()]
+        if not numbers or len(numbers) != len(frames.split(",")):
+            raise ApplicationError("Frames are numbers from 1, separated by commas.")
+        syntax = dw.accepted_transfer_syntax(request.headers.get("Accept", ""),
+                                             part_type="application/octet-stream")
+        if syntax not in ("*", dw.EXPLICIT_LE):
+            raise ApplicationError("Frames are served uncompressed (application/octet-stream, transfer-syntax="
+                                   f"{dw.EXPLICIT_LE}).", code="not_acceptable", status_code=406)
+        study = self.study(study_uid)
+        inst = self.instances(study, series_uid, instance_uid)[0]
+        try:
+            data = dw.frames_of(instance_file(inst.path), numbers)
+        except IndexError as exc:
+            raise NotFoundError(f"No such frame: this instance has {exc}.") from exc
+        self.opened(study, "frames")
+        mark = dw.boundary()
+        content = f"application/octet-stream; transfer-syntax={dw.EXPLICIT_LE}"
+        response = HttpResponse(b"".join(dw.multipart(((content, [d]) for d in data), mark)))
+        response["Content-Type"] = f'multipart/related; type="application/octet-stream"; boundary={mark}'
+        return response
+
+
+class Rendered(DicomWebView):
+    def get(self, request: Request, study_uid: str, series_uid: str, instance_uid: str) -> HttpResponse:
+        from apps.worklist.imaging import instance_file, render_png
+
+        accept = request.headers.get("Accept", "")
+        if accept and not any(t in accept for t in ("image/png", "image/*", "*/*")):
+            raise ApplicationError("Rendered images are image/png.", code="not_acceptable", status_code=406)
+        study = self.study(study_uid)
+        inst = self.instances(study, series_uid, instance_uid)[0]
+        self.opened(study, "rendered")
+        return HttpResponse(render_png(instance_file(inst.path)), content_type="image/png")
