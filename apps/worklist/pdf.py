@@ -1,8 +1,12 @@
-"""The signed report as a PDF (reportlab), with its addenda and content hash."""
+"""The signed report as a PDF (reportlab): the requesting establishment, the exam (date/time, accession number),
+the patient (sex, age), the requesting and reporting physicians with their RPPS, the report, its addenda and its
+content hash."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+from typing import Any
 from xml.sax.saxutils import escape
 
 from django.utils import timezone
@@ -12,11 +16,55 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
-from apps.worklist.models import Report
+from apps.worklist.models import Case, Report
+from apps.worklist.presentation import age_label
 
 
 def _para(text: str) -> str:
     return escape(text).replace("\n", "<br/>")
+
+
+def _exam_at(case: Case) -> dt.datetime:
+    """When the images were taken: the study's own date/time, else its first image, else the request."""
+    study = case.studies.order_by("pk").first()
+    return (study and (study.study_datetime or study.first_received_at)) or case.images_complete_at \
+        or case.requested_at
+
+
+def _physician(user: Any) -> str:
+    if user is None:
+        return "-"
+    return f"{user.display_name} (RPPS {user.rpps})" if user.rpps else user.display_name
+
+
+def report_facts(report: Report) -> dict[str, list[str]]:
+    """The lines of the report's header, by block: ``establishment`` (the requesting site, where the report is
+    filed), ``exam`` (date/time, accession number), ``patient`` (identity unless withheld, sex, age at the exam),
+    ``physicians`` (requesting and reporting, with their RPPS)."""
+    case = report.case
+    site = case.site
+    exam_at = timezone.localtime(_exam_at(case))
+    place = ", ".join(x for x in (site.address, site.city) if x)
+    # Whole sentences for the translators; gettext calls stay outside f-strings, which xgettext does not read.
+    phone = _("Tel. %(phone)s") % {"phone": site.phone_24h} if site.phone_24h else ""
+    establishment = [site.name, " · ".join(x for x in (f"FINESS {site.finess}", place, phone) if x)]
+    when = _("Exam date: %(at)s") % {"at": f"{exam_at:%d/%m/%Y %H:%M}"}
+    if case.accession_number:
+        when += " · " + _("Accession number: %(number)s") % {"number": case.accession_number}
+    exam = [f"{case.modality_id} {case.exam}", when]
+    if case.opposes_data_sharing:
+        identity = str(_("Patient identity withheld (the patient opposes data sharing)"))
+    else:
+        identity = _("Patient: %(name)s") % {"name": case.patient_display}
+        identity += f" · INS {case.patient_ins}" if case.patient_ins else ""
+    identity += f" · IPP {case.local_patient_id}" if case.local_patient_id else ""
+    patient = [identity, _("Sex: %(sex)s · Age: %(age)s") % {
+        "sex": case.get_patient_sex_display(), "age": age_label(case.patient_birth_date, exam_at.date())}]
+    physicians = [_("Requesting physician: %(name)s · requested on %(at)s") % {
+                      "name": _physician(case.requested_by),
+                      "at": f"{timezone.localtime(case.requested_at):%d/%m/%Y %H:%M}"},
+                  _("Reporting radiologist: %(name)s") % {"name": _physician(report.signed_by or report.author)}]
+    return {"establishment": establishment, "exam": exam, "patient": patient, "physicians": physicians}
 
 
 def report_pdf(report: Report) -> bytes:
@@ -27,19 +75,15 @@ def report_pdf(report: Report) -> bytes:
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=2 * cm, rightMargin=2 * cm, topMargin=2 * cm,
                             bottomMargin=2 * cm, title=f"{_('Report')} #{case.pk}", author=str(report.signed_by or ""))
     styles = getSampleStyleSheet()
-    if case.opposes_data_sharing:
-        identity = _("Patient identity withheld (the patient opposes data sharing)")
-    else:
-        identity = f"{_('Patient')}: {case.patient_display}" + (f" · INS {case.patient_ins}" if case.patient_ins else "")
-    identity += f" · IPP {case.local_patient_id}" if case.local_patient_id else ""
-    story = [
-        Paragraph(_("Teleradiology report"), styles["Title"]),
-        Paragraph(_para(f"{case.site.name} · {case.modality_id} {case.exam}"), styles["Heading3"]),
-        Paragraph(_para(identity), styles["Normal"]),
-        Paragraph(_para(f"{_('Requested by')}: {case.requested_by.display_name if case.requested_by else '-'} · "
-                        f"{timezone.localtime(case.requested_at):%d/%m/%Y %H:%M}"), styles["Normal"]),
-        Spacer(1, 0.4 * cm),
-    ]
+    facts = report_facts(report)
+    story: list[Any] = [Paragraph(_para(facts["establishment"][0]), styles["Heading2"])]
+    story += [Paragraph(_para(line), styles["Normal"]) for line in facts["establishment"][1:]]
+    story += [Spacer(1, 0.3 * cm), Paragraph(_("Teleradiology report"), styles["Title"]),
+              Paragraph(_para(facts["exam"][0]), styles["Heading3"])]
+    for block in ("exam", "patient", "physicians"):
+        lines = facts[block][1:] if block == "exam" else facts[block]
+        story += [Paragraph(_para(line), styles["Normal"]) for line in lines]
+    story.append(Spacer(1, 0.4 * cm))
     for label, text in ((_("Indication"), report.indication), (_("Technique"), report.technique),
                         (_("Findings"), report.findings), (_("Conclusion"), report.conclusion)):
         story.append(Paragraph(label, styles["Heading4"]))

@@ -169,6 +169,23 @@ def site_requests(*, user: Any, now: dt.datetime | None = None, hours: int = 24)
             .order_by("-requested_at"))
 
 
+def night_start(now: dt.datetime) -> dt.datetime:
+    """Noon (Europe/Paris) before ``now``'s night: a PDS night runs from the evening to the next morning, so
+    at 03:00 "tonight" began yesterday at noon, and at 20:00 today at noon."""
+    local = timezone.localtime(now)
+    noon = local.replace(hour=12, minute=0, second=0, microsecond=0)
+    return noon if local >= noon else noon - dt.timedelta(days=1)
+
+
+def signed_tonight(*, user: Any, now: dt.datetime | None = None) -> QuerySet[Case]:
+    """The cases whose report ``user`` signed tonight, latest first: a signed case leaves the worklist, and this
+    is its way back in for an addendum."""
+    return (cases_visible_to(user)
+            .filter(status=CaseStatus.REPORTED, report__signed_by_id=user.pk,
+                    signed_at__gte=night_start(now or timezone.now()))
+            .select_related("site", "modality").order_by("-signed_at"))
+
+
 def unmatched_studies(*, user: Any) -> QuerySet[Any]:
     """Studies of the user's site(s) with no request: not attached, or attached to a case that the gateway
     created for them (origin 'dicom') which is still open."""

@@ -3,7 +3,6 @@ every read of patient data is audited in the same request."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +33,7 @@ from apps.core.redirects import safe_next
 from apps.worklist import selectors, services
 from apps.worklist.forms import CaseRequestForm
 from apps.worklist.models import Case, ExpertRequest, Report, ReportStatus
+from apps.worklist.presentation import fmt_duration as _fmt_duration
 from apps.worklist.report_templates import TEMPLATES, template_for, template_get
 
 SITE_ROLES = selectors.SITE_ROLES
@@ -50,13 +50,6 @@ def case_or_404(request: HttpRequest, public_id: Any) -> Case:
 
 def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "") or request.content_type == "application/json"
-
-
-def _fmt_duration(delta: dt.timedelta | None) -> str:
-    if delta is None:
-        return ""
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    return f"{minutes // 60} h {minutes % 60:02d}" if minutes >= 60 else f"{minutes} min"
 
 
 # --- Requesting site ---------------------------------------------------------------------------------------
@@ -195,14 +188,15 @@ def worklist(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.user.role != "radiologist":
         return redirect("worklist:site_requests")
     html, cases = _worklist_rows(request)
+    signed = list(selectors.signed_tonight(user=request.user)[:50])  # the way in to an addendum
     audit_record(action="list", object_type="worklist.case", patient_data=True,
-                 details={"view": "worklist", "case_ids": [c.pk for c in cases]})
+                 details={"view": "worklist", "case_ids": [c.pk for c in [*cases, *signed]]})
     all_cases = selectors.radiologist_worklist(user=request.user)
     sites = sorted({(c.site_id, c.site.name) for c in all_cases}, key=lambda s: s[1])
     from apps.regions.models import Modality
 
     return render(request, "worklist/worklist.html", {
-        "rows_html": html, "version": _version(cases), "sites": sites,
+        "rows_html": html, "version": _version(cases), "sites": sites, "signed": signed,
         "modalities": Modality.objects.filter(teleradiology_eligible=True).order_by("code"),
         "modality": request.GET.get("modality", ""), "site": request.GET.get("site", "")})
 
