@@ -127,3 +127,17 @@ def test_coordinator_alert_gives_every_reason(demo):
         assert "no agreement in force between" in text  # the pool's radiologists, each with why
         assert "does not cover this modality" in text    # the provider reads CT only
     assert "nobody on duty on the rule's targets" not in body
+
+
+def test_expired_employer_cannot_claim_from_the_pooled_line(demo):
+    from apps.core.errors import PermissionDeniedError
+    from apps.worklist.models import Case
+    from apps.worklist.services import case_claim
+
+    _expire(demo, "vierzon", "bourges")
+    line = _pool_south_now(demo, ("radio.vincent6", "primary"), ("radio.durand1", "backup"))
+    case = make_case(demo, urgency="urgent", status="awaiting_reading")
+    Case.objects.filter(pk=case.pk).update(assigned_line=line)  # on the line's queue, nobody's yet
+    with pytest.raises(PermissionDeniedError, match="No agreement in force"):
+        case_claim(case_id=case.pk, user=demo.users["radio.vincent6"])
+    assert case_claim(case_id=case.pk, user=demo.users["radio.durand1"]).claimed_by == demo.users["radio.durand1"]

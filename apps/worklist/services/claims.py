@@ -6,10 +6,12 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
-from apps.core.errors import ApplicationError, ConflictError
+from apps.core.errors import ApplicationError, ConflictError, PermissionDeniedError
+from apps.regions.selectors import agreements_in_force
 from apps.worklist.models import Case, CaseEventKind, CaseStatus, Report, ReportStatus
 from apps.worklist.services.common import case_event_add, require_radiologist
 
@@ -18,12 +20,28 @@ from apps.worklist.services.common import case_event_add, require_radiologist
 CLAIMABLE = (CaseStatus.ACCEPTED, CaseStatus.AWAITING_READING, CaseStatus.IN_PROGRESS)
 
 
+def _employer_may_read(user: Any, case_id: int, at: Any) -> bool:
+    """Agreement first, per radiologist: one of the reader's establishments is the site itself or has an
+    agreement in force with it for the case's modality (a pooled line's other holders do not count)."""
+    row = Case.objects.filter(pk=case_id).values_list("site_id", "modality_id").first()
+    if row is None:
+        return True  # the claim below finds nothing to claim
+    site_id, modality = row
+    partners = set(agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality)
+                   .values_list("partner_id", flat=True)) | {site_id}
+    return user.memberships.filter(establishment_id__in=partners).exists()
+
+
 @transaction.atomic
 def case_claim(*, case_id: int, user: Any) -> Case:
     """Lock the case to this reader. Compare-and-set on claimed_by: of two radiologists claiming at the
-    same moment exactly one row update succeeds; the other is told who has the case."""
+    same moment exactly one row update succeeds; the other is told who has the case. Refused to a reader
+    whose establishment has no agreement in force with the site."""
     require_radiologist(user)
     now = timezone.now()
+    if not _employer_may_read(user, case_id, now):
+        raise PermissionDeniedError(_("No agreement in force between your establishment and this site: you "
+                                      "cannot read its cases."), code="no_agreement")
     won = (Case.objects.filter(pk=case_id, claimed_by__isnull=True, status__in=CLAIMABLE)
            .update(claimed_by=user, claimed_at=now, status=CaseStatus.IN_PROGRESS, updated_at=now))
     case = Case.objects.select_related("claimed_by").get(pk=case_id)
