@@ -6,6 +6,7 @@ command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v echoscu >/dev/null 2>&1 || need+=(dcmtk)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v msgfmt >/dev/null 2>&1 || need+=(gettext)  # makemessages and compilemessages (French catalogue test)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the production journey's self-signed certificate
 if [ "${1:-}" = "--bench" ]; then command -v Orthanc >/dev/null 2>&1 || need+=(orthanc); fi
 if [ ${#need[@]} -gt 0 ]; then

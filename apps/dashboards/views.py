@@ -13,13 +13,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from apps.audit.services import audit_record
+from apps.dashboards.labels import column_label, note_label, title_label, value_label
 from apps.dashboards.selectors import PANELS, PARIS, DashboardFilter, Table, dashboard_tables
 
-PANEL_TITLES = {"activity": "Activité", "turnaround": "Délais", "load": "Charge", "actors": "Acteurs",
-                "coverage": "Couverture des gardes", "risks": "Risques"}
+PANEL_TITLES = {"activity": _("Activity"), "turnaround": _("Turnaround"), "load": _("Load"), "actors": _("Actors"),
+                "coverage": _("On-call coverage"), "risks": _("Risks")}
 
 
 def _display_rows(table: Table) -> list[tuple[str, tuple[Any, ...]]]:
@@ -34,16 +36,25 @@ def _display_rows(table: Table) -> list[tuple[str, tuple[Any, ...]]]:
             cls = "overdue"
         elif "level" in cols:
             cls = f"level-{r[cols.index('level')]}"
-        out.append((cls, r))
+        out.append((cls, tuple(value_label(v) for v in r)))
     return out
 
 
+def _display_table(table: Table) -> dict[str, Any]:
+    """The table as the page shows it: title, column headers and notes in the reader's language."""
+    return {"name": table.name, "title": title_label(table.title),
+            "columns": [column_label(c) for c in table.columns], "notes": [note_label(n) for n in table.notes]}
+
+
 class FilterForm(forms.Form):
-    start = forms.DateField(label="Du", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="Au (inclus)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    territory = forms.TypedChoiceField(label="Territoire", required=False, coerce=int, empty_value=None)
-    site = forms.TypedChoiceField(label="Site", required=False, coerce=int, empty_value=None)
-    modality = forms.ChoiceField(label="Modalité", required=False)
+    # A date input takes ISO dates whatever the page's language (a French "30/11/2026" would show empty).
+    start = forms.DateField(label=_("From"), required=False,
+                            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label=_("To (inclusive)"), required=False,
+                          widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    territory = forms.TypedChoiceField(label=_("Territory"), required=False, coerce=int, empty_value=None)
+    site = forms.TypedChoiceField(label=_("Site"), required=False, coerce=int, empty_value=None)
+    modality = forms.ChoiceField(label=_("Modality"), required=False)
 
     def __init__(self, *args: Any, region_id: int, scope_establishment_id: int | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -119,7 +130,7 @@ def _chart_data(t: dict[str, Table]) -> dict[str, Any]:
         "modalities": {"labels": col("activity_modalities", "modality"),
                        "requests": col("activity_modalities", "requests")},
         "substitution": {"labels": months, "ct": list(ct.values()), "us": list(us.values())},
-        "turnaround": {"labels": [r[1] for r in ta], "median": [r[3] for r in ta], "p90": [r[4] for r in ta]},
+        "turnaround": {"labels": [value_label(r[1]) for r in ta], "median": [r[3] for r in ta], "p90": [r[4] for r in ta]},
         "load": {"labels": col("load_radiologists", "radiologist"),
                  "per_shift": col("load_radiologists", "cases_per_shift")},
     }
@@ -140,8 +151,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                                       "territory": f.territory_id, "site": f.site_id, "modality": f.modality}})
     heat = tables["activity_heatmap"]
     heat_max = _heat_max(heat)
-    heat_rows = [(r[0], [(v, round(v / heat_max, 2)) for v in r[1:]]) for r in heat.rows]
-    panels = [(p, PANEL_TITLES[p], [(t, _display_rows(t)) for name, t in tables.items() if name.startswith(p + "_")])
+    heat_rows = [(value_label(r[0]), [(v, round(v / heat_max, 2)) for v in r[1:]]) for r in heat.rows]
+    panels = [(p, PANEL_TITLES[p], [(_display_table(t), _display_rows(t)) for name, t in tables.items()
+                                    if name.startswith(p + "_")])
               for p in PANELS]
     return render(request, "dashboards/dashboard.html", {
         "form": form, "filter": f, "panels": panels, "tables": tables, "heat_rows": heat_rows,

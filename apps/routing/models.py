@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from apps.core.models import TimeStampedModel
+from apps.routing.notification_texts import notification_text
 
 DAYTIME = "day"
 PERIOD_KIND_CHOICES = [("weeknight", _("Weeknight")), ("weekend", _("Weekend")), ("holiday", _("Public holiday")),
@@ -187,6 +188,15 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} → {self.user}: {self.title}"
+
+    @property
+    def title_text(self) -> str:
+        """The stored English title in the reader's language (apps.routing.notification_texts)."""
+        return notification_text(self.title)
+
+    @property
+    def body_text(self) -> str:
+        return notification_text(self.body)
 
 
 def validate_rule_targets(rule: RoutingRule, line_ids: list[int], modality_codes: list[str] | None = None) -> list[str]:

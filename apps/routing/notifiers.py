@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.routing.models import Channel, DeliveryStatus, Notification
+from apps.routing.notification_texts import notification_text
 from pds_platform.celery import app
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,9 @@ def notifications_deliver_enqueue(ids: list[int]) -> None:
 
 def notification_send(n: Notification) -> None:
     """Send one email or SMS through its backend; raises what the backend raises."""
-    text = f"{n.title} {n.body}".strip()
+    title, body = notification_text(n.title), notification_text(n.body)
+    text = f"{title} {body}".strip()
     if n.channel == Channel.EMAIL:
-        send_mail(n.title, n.body or n.title, settings.DEFAULT_FROM_EMAIL, [n.address])
+        send_mail(title, body or title, settings.DEFAULT_FROM_EMAIL, [n.address])
     elif n.channel == Channel.SMS:
         sms_backend().send(phone=n.address, text=text[:300])

@@ -9,7 +9,10 @@ import io
 import json
 from typing import Any
 
+from django.utils.translation import gettext as _
 from fhir.resources.R4B.bundle import Bundle
+
+from apps.traceability.labels import record_display, urgency_label
 
 LOINC_RADIOLOGY_REPORT = "18748-4"  # Diagnostic imaging study
 
@@ -82,6 +85,7 @@ def record_fhir_bundle(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_pdf(doc: dict[str, Any]) -> bytes:
+    """The record for people: labels in the active language, times in Europe/Paris (apps.traceability.labels)."""
     from xml.sax.saxutils import escape
 
     from reportlab.lib.pagesizes import A4
@@ -89,51 +93,61 @@ def record_pdf(doc: dict[str, Any]) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+    shown = record_display(doc)
     styles = getSampleStyleSheet()
     buf = io.BytesIO()
     pdf = SimpleDocTemplate(buf, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm,
-                            title=f"Tele-act record, case {doc['case']['public_id']}")
-    case, patient, consent, report = doc["case"], doc["patient"], doc["consent"], doc["report"]
+                            title=_("Tele-act record, case %(id)s") % {"id": doc["case"]["public_id"]})
+    case, patient, consent, report = shown["case"], shown["patient"], shown["consent"], shown["report"]
     p = lambda text, style="BodyText": Paragraph(escape(str(text)), styles[style])  # noqa: E731
-    story: list[Any] = [p("Tele-act record (compte rendu d'acte de téléradiologie)", "Title"),
-                        p(f"Case {case['public_id']} · {case['modality']} {case['exam']} · urgency {case['urgency']}"),
-                        p(f"Requesting site: {case['requesting_site']['name']} "
-                          f"(FINESS {case['requesting_site']['finess']})"),
-                        Spacer(1, 4 * mm), p("Patient", "Heading2")]
+    yes_no = lambda v: _("yes") if v else _("no")  # noqa: E731
+    story: list[Any] = [
+        p(_("Tele-act record"), "Title"),
+        p(_("Case %(id)s · %(modality)s %(exam)s · urgency: %(urgency)s") % {
+            "id": case["public_id"], "modality": case["modality"], "exam": case["exam"],
+            "urgency": urgency_label(case["urgency"])}),
+        p(_("Requesting site: %(site)s (FINESS %(finess)s)") % {
+            "site": case["requesting_site"]["name"], "finess": case["requesting_site"]["finess"]}),
+        Spacer(1, 4 * mm), p(_("Patient"), "Heading2")]
     if patient.get("withheld"):
         story.append(p(patient["statement"]))
     else:
-        story.append(p(f"{patient['birth_name']} {patient['first_names']} · sex {patient['sex']} · "
-                       f"born {patient['birth_date']} · INS {patient['ins'] or '-'}"))
-    story += [p(f"Consent: informed {consent['patient_informed']}; opposes tele-medicine "
-                f"{consent['opposes_telemedicine']}; opposes data sharing {consent['opposes_data_sharing']}. "
-                f"{consent['statement']}"), Spacer(1, 4 * mm), p("Report", "Heading2")]
+        story.append(p(_("%(name)s · sex %(sex)s · born on %(born)s · INS %(ins)s") % {
+            "name": f"{patient['birth_name']} {patient['first_names']}", "sex": patient["sex"],
+            "born": patient["birth_date_display"], "ins": patient["ins"] or "-"}))
+    story += [p(_("Consent: patient informed: %(informed)s; opposes tele-medicine: %(tele)s; opposes data "
+                  "sharing: %(sharing)s. %(statement)s") % {
+                "informed": yes_no(consent["patient_informed"]), "tele": yes_no(consent["opposes_telemedicine"]),
+                "sharing": yes_no(consent["opposes_data_sharing"]), "statement": consent["statement"]}),
+              Spacer(1, 4 * mm), p(_("Report"), "Heading2")]
     if report:
-        for label in ("indication", "technique", "findings", "conclusion"):
-            if report.get(label):
-                story.append(p(f"{label.capitalize()}: {report[label]}"))
+        for key, label in (("indication", _("Indication")), ("technique", _("Technique")),
+                           ("findings", _("Findings")), ("conclusion", _("Conclusion"))):
+            if report.get(key):
+                story.append(p(_("%(label)s: %(text)s") % {"label": label, "text": report[key]}))
         signer = report.get("signed_by") or {}
-        story.append(p(f"Status {report['status']}, signed {report['signed_at'] or '-'} by "
-                       f"{signer.get('name', '-')} (RPPS {signer.get('rpps') or '-'})"))
+        story.append(p(_("Signed on %(when)s by %(name)s (RPPS %(rpps)s)") % {
+            "when": report["signed_when"] or "-", "name": signer.get("name", "-"), "rpps": signer.get("rpps") or "-"}))
         for a in report["addenda"]:
-            story.append(p(f"Addendum {a['at']} by {a['by']['name']}: {a['text']}"))
+            story.append(p(_("Addendum of %(when)s by %(name)s: %(text)s") % {
+                "when": a["when"], "name": a["by"]["name"], "text": a["text"]}))
     else:
-        story.append(p("No report yet."))
-    story += [Spacer(1, 4 * mm), p("Acts", "Heading2")]
-    rows = [["When (UTC)", "Act", "Professional", "RPPS"]]
-    for a in doc["acts"]:
+        story.append(p(_("No report yet.")))
+    story += [Spacer(1, 4 * mm), p(_("Acts"), "Heading2")]
+    rows = [[_("When"), _("Act"), _("Professional"), "RPPS"]]
+    for a in shown["acts"]:
         by = a.get("by") or {}
-        rows.append([a["at"][:19], a["label"], by.get("name", "-"), by.get("rpps") or "-"])
+        rows.append([a["when"], a["label"], by.get("name", "-"), by.get("rpps") or "-"])
     table = Table(rows, repeatRows=1, colWidths=[38 * mm, 62 * mm, 50 * mm, 28 * mm])
     table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, "#888888"), ("FONTSIZE", (0, 0), (-1, -1), 8),
                                ("BACKGROUND", (0, 0), (-1, 0), "#dddddd")]))
-    story += [table, Spacer(1, 4 * mm), p("Professionals", "Heading2")]
-    for person in doc["professionals"]:
-        story.append(p(f"{person['role']}: {person['name']} (RPPS {person['rpps'] or '-'})"))
-    story += [Spacer(1, 4 * mm), p("Technical incidents", "Heading2")]
-    if not doc["incidents"]:
-        story.append(p("None recorded."))
-    for inc in doc["incidents"]:
-        story.append(p(f"{inc['at'][:19]} {inc['label']} ({inc['severity']}, {inc['source']}): {inc['summary']}"))
+    story += [table, Spacer(1, 4 * mm), p(_("Professionals"), "Heading2")]
+    for person in shown["professionals"]:
+        story.append(p(f"{person['role_label']} – {person['name']} (RPPS {person['rpps'] or '-'})"))
+    story += [Spacer(1, 4 * mm), p(_("Technical incidents"), "Heading2")]
+    if not shown["incidents"]:
+        story.append(p(_("None recorded.")))
+    for inc in shown["incidents"]:
+        story.append(p(f"{inc['when']} · {inc['label']} ({inc['severity']}, {inc['source']}) – {inc['summary']}"))
     pdf.build(story)
     return buf.getvalue()

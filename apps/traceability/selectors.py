@@ -11,14 +11,17 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_noop
 
 from apps.traceability.models import TechnicalIncident, TeleActRecord
 from apps.worklist.models import Addendum, CaseEvent, CriticalFindingCall, ExpertRequest, Report
 from apps.worklist.selectors import cases_visible_to
 
 RECORD_VERSION = 1
-IDENTITY_WITHHELD = ("Patient identity withheld: the patient opposes the sharing of their data "
-                     "(opposition recorded on the request).")
+# Stored in English in the record (its JSON is for machines); translated when shown (apps.traceability.labels).
+IDENTITY_WITHHELD = gettext_noop("Patient identity withheld: the patient opposes the sharing of their data "
+                                 "(opposition recorded on the request).")
+NO_OPPOSITION = gettext_noop("No opposition to data sharing recorded.")
 
 
 def _iso(value: dt.datetime | dt.date | None) -> str | None:
@@ -119,8 +122,7 @@ def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any
         "patient": patient,
         "consent": {"patient_informed": case.patient_informed, "opposes_telemedicine": case.opposes_telemedicine,
                     "opposes_data_sharing": case.opposes_data_sharing,
-                    "statement": IDENTITY_WITHHELD if case.opposes_data_sharing else
-                    "No opposition to data sharing recorded."},
+                    "statement": IDENTITY_WITHHELD if case.opposes_data_sharing else NO_OPPOSITION},
         "report": None if report is None else {
             "status": report.status, "indication": report.indication, "technique": report.technique,
             "findings": report.findings, "conclusion": report.conclusion,

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from apps.accounts.authorization import object_refused
 from apps.audit.services import audit_read
+from apps.traceability.labels import record_display
 from apps.traceability.selectors import case_for_record, teleact_record_build, teleact_record_for
 from apps.traceability.services import EXPORT_FORMATS, teleact_record_export
 
@@ -26,7 +27,7 @@ def _case_or_404(request: HttpRequest, public_id: uuid.UUID):  # type: ignore[no
 @login_required
 def record_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     case = _case_or_404(request, public_id)
-    doc = teleact_record_build(case, for_export=False)
+    doc = record_display(teleact_record_build(case, for_export=False))
     audit_read(case, details={"view": "teleact_record"})
     return render(request, "traceability/record.html", {
         "case": case, "doc": doc, "frozen": teleact_record_for(case.pk), "formats": list(EXPORT_FORMATS)})

@@ -15,6 +15,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.validators import validate_ins
+from apps.worklist.timeline import event_text
 
 
 class Urgency(models.TextChoices):
@@ -156,6 +157,11 @@ class Case(models.Model):
         return f"#{self.pk} {self.modality_id} {self.exam} ({self.site})"
 
     @property
+    def validation_note_text(self) -> str:
+        """The note in the reader's language when the platform wrote it (the ultrasound redirection)."""
+        return event_text(self.validation_note)
+
+    @property
     def patient_display(self) -> str:
         """Birth name, first names, used name when there is one (INS identity traits), date of birth."""
         name = f"{self.patient_birth_name.upper()} {self.patient_first_names}".strip()
@@ -293,3 +299,42 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on case #{self.case_id}"
+
+    @property
+    def text(self) -> str:
+        """The stored English sentence in the reader's language (apps.worklist.timeline)."""
+        return event_text(self.message)
+
+
+class ReportTemplate(models.Model):
+    """A report skeleton the editor offers for an exam: the coordinator writes them in the admin.
+
+    The report's four sections are Indication (pre-filled from the request's question), Technique,
+    Findings ("Résultats") and Conclusion; a template fills the last three. The editor picks the first
+    active template, by ``order``, whose modality matches and one of whose keywords occurs in the exam's
+    wording (apps.worklist.report_templates)."""
+
+    key = models.SlugField(_("key"), max_length=50, unique=True)
+    label = models.CharField(_("label"), max_length=200)
+    modality = models.CharField(_("modality code"), max_length=4, blank=True,
+                                help_text=_("CT, MR, XR…; empty: any modality."))
+    keywords = models.CharField(_("keywords"), max_length=500, blank=True,
+                                help_text=_("Comma-separated words looked for in the exam's wording "
+                                            "(lower case); empty: the modality's default template."))
+    technique = models.TextField(_("technique"), blank=True)
+    findings = models.TextField(_("findings"), blank=True)
+    conclusion = models.TextField(_("conclusion"), blank=True)
+    order = models.PositiveSmallIntegerField(_("order"), default=100)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["order", "key"]
+        verbose_name = _("report template")
+        verbose_name_plural = _("report templates")
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def keyword_list(self) -> list[str]:
+        return [k.strip().lower() for k in self.keywords.split(",") if k.strip()]

@@ -1,56 +1,45 @@
-"""Report templates per exam: pre-filled technique and findings skeletons the radiologist edits."""
+"""Report templates per exam: the skeletons the coordinator edits in the admin (ReportTemplate rows, seeded
+in French by migration 0002), chosen for a case by modality and the exam's wording."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from django.utils.translation import gettext
 
-from django.utils.translation import gettext_lazy as _
-
-if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise  # stubs-only alias: str | lazy translation
+from apps.worklist.models import ReportTemplate
 
 
-@dataclass(frozen=True)
-class ReportTemplate:
-    key: str
-    label: StrOrPromise  # translated when shown
-    modality: str
-    keywords: tuple[str, ...]
-    technique: str
-    findings: str
+def free_text() -> ReportTemplate:
+    """Offered when no template fits (or none is active): the sections left empty. Not saved."""
+    return ReportTemplate(key="", label=gettext("Free text"))
 
 
-TEMPLATES: tuple[ReportTemplate, ...] = (
-    ReportTemplate("ct_head", _("CT head"), "CT", ("head", "brain", "crâne", "cerebral", "cérébral", "encéphal"),
-                   "Helical acquisition of the head without contrast injection.",
-                   "Brain parenchyma:\nVentricles and cisterns:\nExtra-axial spaces:\nBone and sinuses:"),
-    ReportTemplate("ct_chest", _("CT chest / pulmonary angiography"), "CT",
-                   ("chest", "thorax", "thoracique", "embol", "angio"),
-                   "Helical acquisition of the chest after iodinated contrast injection, arterial phase.",
-                   "Pulmonary arteries:\nLungs and pleura:\nMediastinum:\nBones:"),
-    ReportTemplate("ct_abdomen", _("CT abdomen and pelvis"), "CT", ("abdo", "pelvi", "abdomen"),
-                   "Helical acquisition of the abdomen and pelvis, portal venous phase.",
-                   "Liver, biliary tract:\nPancreas, spleen:\nKidneys:\nBowel and peritoneum:\nVessels:\nBones:"),
-    ReportTemplate("mr_brain", _("MRI brain"), "MR", ("brain", "crâne", "encéphal", "cérébral", "head"),
-                   "Diffusion, FLAIR, T2*, 3D TOF sequences.",
-                   "Diffusion:\nFLAIR:\nT2*:\nTOF angiography:"),
-    ReportTemplate("xr_generic", _("X-ray"), "XR", (),
-                   "Standard views.", "Bones and joints:\nSoft tissues:"),
-    ReportTemplate("generic", _("Generic"), "", (), "", ""),
-)
+def report_templates_active() -> list[ReportTemplate]:
+    return list(ReportTemplate.objects.filter(active=True))
 
 
-def template_for(modality_code: str, exam: str) -> ReportTemplate:
+def template_for(modality_code: str, exam: str, templates: list[ReportTemplate] | None = None) -> ReportTemplate:
+    """The first template (by order) of the case's modality with a keyword in the exam's wording, else the
+    modality's template without keywords, else free text."""
+    candidates = report_templates_active() if templates is None else templates
     text = exam.lower()
-    for t in TEMPLATES:
-        if t.modality == modality_code and any(k in text for k in t.keywords):
+    for t in candidates:
+        if t.modality == modality_code and any(k in text for k in t.keyword_list):
             return t
-    for t in TEMPLATES:
-        if t.modality == modality_code and not t.keywords:
+    for t in candidates:
+        if t.modality in (modality_code, "") and not t.keyword_list:
             return t
-    return TEMPLATES[-1]
+    return free_text()
 
 
-def template_get(key: str) -> ReportTemplate | None:
-    return next((t for t in TEMPLATES if t.key == key), None)
+def template_get(key: str, templates: list[ReportTemplate] | None = None) -> ReportTemplate | None:
+    candidates = report_templates_active() if templates is None else templates
+    return next((t for t in candidates if t.key == key), None)
+
+
+def report_templates_for_editor(modality_code: str, exam: str,
+                                draft_key: str = "") -> tuple[ReportTemplate, list[ReportTemplate]]:
+    """The template to pre-select (the draft's own, else the exam's) and the choices offered, free text last."""
+    templates = report_templates_active()
+    chosen = (template_get(draft_key, templates) if draft_key else None) or template_for(modality_code, exam,
+                                                                                          templates)
+    return chosen, [*templates, free_text()]

@@ -34,7 +34,7 @@ from apps.worklist import selectors, services
 from apps.worklist.forms import CaseRequestForm
 from apps.worklist.models import Case, ExpertRequest, Report, ReportStatus
 from apps.worklist.presentation import fmt_duration as _fmt_duration
-from apps.worklist.report_templates import TEMPLATES, template_for, template_get
+from apps.worklist.report_templates import report_templates_for_editor
 
 SITE_ROLES = selectors.SITE_ROLES
 
@@ -245,9 +245,9 @@ def case_detail(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRespon
     ctx["version"] = _case_version(case)
     if request.user.role == "radiologist":
         draft = Report.objects.filter(case=case).first()
-        tpl = template_get(draft.template) if draft and draft.template else template_for(case.modality_id, case.exam)
+        tpl, templates = report_templates_for_editor(case.modality_id, case.exam, draft.template if draft else "")
         ctx.update({
-            "draft": draft, "template": tpl, "templates": TEMPLATES,
+            "draft": draft, "template": tpl, "templates": templates,
             "referral_lines": selectors.referral_lines(case),
             "handoff_to": selectors.radiologists_for_handoff(case, exclude_id=request.user.pk),
             "my_expert_requests": case.expert_requests.filter(expert=request.user, status="open"),

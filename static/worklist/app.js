@@ -58,9 +58,10 @@
     form.addEventListener("change", save);
     form.querySelector("#rep-template").addEventListener("change", function (e) {
       var opt = e.target.selectedOptions[0];
-      var t = form.elements.technique, f = form.elements.findings;
+      var t = form.elements.technique, f = form.elements.findings, c = form.elements.conclusion;
       if (!t.value.trim() || window.confirm(opt.textContent + " ?")) {
         t.value = opt.getAttribute("data-technique"); f.value = opt.getAttribute("data-findings");
+        if (!c.value.trim()) { c.value = opt.getAttribute("data-conclusion") || ""; }
       }
     });
   }

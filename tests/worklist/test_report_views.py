@@ -19,7 +19,7 @@ def test_autosave_then_sign_then_pdf_for_the_physician(demo: Any, login: Any) ->
     base = f"/worklist/c/{case.public_id}"
     assert radio.post(f"{base}/do/claim").status_code == 302
     page = radio.get(f"{base}/")
-    assert b'id="report-form"' in page.content and b"Helical acquisition of the head" in page.content
+    assert b'id="report-form"' in page.content and "Acquisition hélicoïdale de l&#x27;encéphale".encode() in page.content
     saved = radio.post(f"{base}/do/draft", data=json.dumps({
         "template": "ct_head", "indication": "Fall", "technique": "CT", "findings": "Normal.",
         "conclusion": "No haemorrhage.", "critical_finding": False}),

@@ -49,9 +49,10 @@ def case_claim(*, case_id: int, user: Any) -> Case:
         if case.claimed_by_id == user.pk:
             return case
         if case.claimed_by is not None:
-            raise ConflictError(f"Already claimed by {case.claimed_by.display_name}.", code="already_claimed",
+            raise ConflictError(_("Already claimed by %(who)s.") % {"who": case.claimed_by.display_name},
+                                code="already_claimed",
                                 extra={"claimed_by": case.claimed_by.display_name})
-        raise ConflictError("This case cannot be claimed in its current state.", code="not_claimable")
+        raise ConflictError(_("This case cannot be claimed in its current state."), code="not_claimable")
     audit_record(action="claim", obj=case, patient_data=True, establishment_id=case.site_id)
     case_event_add(case=case, kind=CaseEventKind.CLAIMED, actor_id=user.pk,
                    message=f"Claimed by {user.display_name}", at=now)
@@ -65,7 +66,7 @@ def case_release(*, case_id: int, user: Any, reason: str = "") -> Case:
                 .update(claimed_by=None, claimed_at=None, status=CaseStatus.AWAITING_READING, updated_at=now))
     case = Case.objects.get(pk=case_id)
     if not released:
-        raise ConflictError("You do not hold this case.", code="not_holder")
+        raise ConflictError(_("You do not hold this case."), code="not_holder")
     audit_record(action="release", obj=case, patient_data=True, establishment_id=case.site_id)
     case_event_add(case=case, kind=CaseEventKind.RELEASED, actor_id=user.pk,
                    message="Released" + (f": {reason.strip()}" if reason.strip() else ""), at=now)
@@ -77,13 +78,13 @@ def case_hand_off(*, case_id: int, user: Any, to_user_id: int, note: str = "") -
     """End of shift: pass a claimed case (with its draft) to the next reader."""
     to_user = User.objects.filter(pk=to_user_id, role="radiologist", is_active=True).first()
     if to_user is None or to_user.pk == user.pk:
-        raise ApplicationError("Choose another radiologist.", code="bad_handoff_target")
+        raise ApplicationError(_("Choose another radiologist."), code="bad_handoff_target")
     now = timezone.now()
     moved = (Case.objects.filter(pk=case_id, claimed_by=user, status=CaseStatus.IN_PROGRESS)
              .update(claimed_by=to_user, claimed_at=now, assigned_to=to_user, updated_at=now))
     case = Case.objects.get(pk=case_id)
     if not moved:
-        raise ConflictError("You do not hold this case.", code="not_holder")
+        raise ConflictError(_("You do not hold this case."), code="not_holder")
     Report.objects.filter(case=case, status=ReportStatus.DRAFT).update(author=to_user)
     audit_record(action="hand_off", obj=case, patient_data=True, establishment_id=case.site_id,
                  details={"to": to_user.pk})

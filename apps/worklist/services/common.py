@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.core.errors import NotFoundError, PermissionDeniedError
 from apps.worklist.events import case_event_announce, case_routing_request
@@ -29,12 +30,12 @@ def lock_case(case_id: int) -> Case:
         # The case row only (docs/locking.md): the site and modality are read, never locked.
         return Case.objects.select_for_update(of=("self",)).select_related("site", "modality").get(pk=case_id)
     except Case.DoesNotExist as exc:
-        raise NotFoundError("This request does not exist.") from exc
+        raise NotFoundError(_("This request does not exist.")) from exc
 
 
 def require_radiologist(user: Any) -> None:
     if getattr(user, "role", "") != "radiologist":
-        raise PermissionDeniedError("Only a radiologist can do this.")
+        raise PermissionDeniedError(_("Only a radiologist can do this."))
 
 
 def enqueue_routing(case_id: int) -> None:

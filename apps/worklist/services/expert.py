@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, ConflictError
@@ -24,9 +25,9 @@ def expert_request_create(*, case_id: int, user: Any, line_id: int, question: st
     case = lock_case(case_id)
     line = OnCallLine.objects.filter(pk=line_id, kind=LineKind.REFERRAL, active=True).first()
     if line is None:
-        raise ApplicationError("Choose a sub-specialty referral line.", code="bad_line")
+        raise ApplicationError(_("Choose a sub-specialty referral line."), code="bad_line")
     if not question.strip():
-        raise ApplicationError("Write the question for the expert.", code="question_required")
+        raise ApplicationError(_("Write the question for the expert."), code="question_required")
     now = timezone.now()
     # The expert on duty on the referral line (experts first, then primaries); nobody on duty: any
     # radiologist of the line may answer (the request shows in the line's worklists).
@@ -45,13 +46,13 @@ def expert_request_create(*, case_id: int, user: Any, line_id: int, question: st
 def expert_opinion_give(*, expert_request_id: int, user: Any, opinion: str) -> ExpertRequest:
     require_radiologist(user)
     if not opinion.strip():
-        raise ApplicationError("Write your opinion.", code="opinion_required")
+        raise ApplicationError(_("Write your opinion."), code="opinion_required")
     now = timezone.now()
     done = (ExpertRequest.objects.filter(pk=expert_request_id, status=ExpertRequestStatus.OPEN)
             .filter(models.Q(expert=user) | models.Q(expert__isnull=True))
             .update(opinion=opinion.strip(), status=ExpertRequestStatus.ANSWERED, answered_at=now, expert=user))
     if not done:
-        raise ConflictError("This expert request is closed or addressed to another expert.")
+        raise ConflictError(_("This expert request is closed or addressed to another expert."))
     req = ExpertRequest.objects.select_related("case").get(pk=expert_request_id)
     audit_record(action="expert_opinion", obj=req.case, patient_data=True, establishment_id=req.case.site_id)
     case_event_add(case=req.case, kind=CaseEventKind.EXPERT_ANSWERED, actor_id=user.pk,

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
 from apps.core.errors import ConflictError, PermissionDeniedError
@@ -24,18 +25,18 @@ def study_match_manual(*, study_id: int, case_id: int, user: Any) -> Case:
     study = Study.objects.select_for_update(of=("self",)).get(pk=study_id)  # study before case: docs/locking.md
     target = lock_case(case_id)
     if study.site_id != target.site_id:
-        raise PermissionDeniedError("The study and the request are not from the same site.")
+        raise PermissionDeniedError(_("The study and the request are not from the same site."))
     if target.origin == Origin.DICOM or target.status not in OPEN_STATUSES:
-        raise ConflictError("This request cannot receive images.")
+        raise ConflictError(_("This request cannot receive images."))
     if target.studies.exists():
-        raise ConflictError("This request already has a study.")
+        raise ConflictError(_("This request already has a study."))
     placeholder = None
     if study.case_id:
         placeholder = lock_case(study.case_id)
         if placeholder.origin != Origin.DICOM:
-            raise ConflictError("This study is already matched to a request.")
+            raise ConflictError(_("This study is already matched to a request."))
         if placeholder.claimed_by_id or placeholder.status not in OPEN_STATUSES:
-            raise ConflictError("A radiologist is already reading this study; ask them to release it first.")
+            raise ConflictError(_("A radiologist is already reading this study; ask them to release it first."))
     now = timezone.now()
     Study.objects.filter(pk=study.pk).update(case=target)
     target.images_complete_at = study.completed_at or now

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, ConflictError, PermissionDeniedError
@@ -37,7 +38,7 @@ def report_content_hash(report: Report) -> str:
 
 def _require_reader(case: Case, user: Any) -> None:
     if case.claimed_by_id != user.pk:
-        raise PermissionDeniedError("Claim the case before writing its report.", code="not_claimed")
+        raise PermissionDeniedError(_("Claim the case before writing its report."), code="not_claimed")
 
 
 @transaction.atomic
@@ -50,7 +51,7 @@ def report_draft_save(*, case_id: int, user: Any, fields: dict[str, str], templa
     if report is None:
         report = Report.objects.create(case=case, author=user, template=template)
     if report.status != ReportStatus.DRAFT:
-        raise ConflictError("The report is signed: write an addendum.", code="report_signed")
+        raise ConflictError(_("The report is signed: write an addendum."), code="report_signed")
     updates: dict[str, Any] = {f: fields[f] for f in REPORT_FIELDS if f in fields}
     if template:
         updates["template"] = template
@@ -58,7 +59,7 @@ def report_draft_save(*, case_id: int, user: Any, fields: dict[str, str], templa
         updates["critical_finding"] = critical_finding
     updates["draft_saved_at"] = timezone.now()
     if not Report.objects.filter(pk=report.pk, status=ReportStatus.DRAFT).update(**updates):
-        raise ConflictError("The report is signed: write an addendum.", code="report_signed")
+        raise ConflictError(_("The report is signed: write an addendum."), code="report_signed")
     report.refresh_from_db()
     audit_record(action="report_draft", obj=case, patient_data=True, establishment_id=case.site_id)
     return report
@@ -72,13 +73,13 @@ def report_sign(*, case_id: int, user: Any) -> Report:
     _require_reader(case, user)
     report = Report.objects.select_for_update(of=("self",)).filter(case=case).first()  # case, then report
     if report is None:
-        raise ApplicationError("Write the report before signing it.", code="no_report")
+        raise ApplicationError(_("Write the report before signing it."), code="no_report")
     if report.status != ReportStatus.DRAFT:
-        raise ConflictError("The report is already signed.", code="report_signed")
+        raise ConflictError(_("The report is already signed."), code="report_signed")
     if not report.conclusion.strip():
-        raise ApplicationError("The conclusion is required to sign.", code="conclusion_required")
+        raise ApplicationError(_("The conclusion is required to sign."), code="conclusion_required")
     if report.critical_finding and not case.critical_calls.exists():
-        raise ApplicationError("Critical finding: log your call to the requesting physician before signing.",
+        raise ApplicationError(_("Critical finding: log your call to the requesting physician before signing."),
                                code="critical_call_required")
     now = timezone.now()
     report.status, report.signed_at, report.signed_by = ReportStatus.SIGNED, now, user
@@ -101,9 +102,9 @@ def addendum_add(*, case_id: int, user: Any, text: str) -> Addendum:
     case = lock_case(case_id)
     report = Report.objects.filter(case=case, status=ReportStatus.SIGNED).first()
     if report is None:
-        raise ConflictError("Addenda are for signed reports; edit the draft instead.", code="not_signed")
+        raise ConflictError(_("Addenda are for signed reports; edit the draft instead."), code="not_signed")
     if not text.strip():
-        raise ApplicationError("Write the addendum.", code="text_required")
+        raise ApplicationError(_("Write the addendum."), code="text_required")
     addendum = Addendum.objects.create(report=report, text=text.strip(), author=user, signed_at=timezone.now())
     audit_record(action="addendum", obj=case, patient_data=True, establishment_id=case.site_id)
     case_event_add(case=case, kind=CaseEventKind.ADDENDUM, actor_id=user.pk,
@@ -117,7 +118,7 @@ def critical_call_log(*, case_id: int, user: Any, physician_name: str, called_at
     require_radiologist(user)
     case = lock_case(case_id)
     if not physician_name.strip():
-        raise ApplicationError("Name the physician you reached.", code="physician_required")
+        raise ApplicationError(_("Name the physician you reached."), code="physician_required")
     call = CriticalFindingCall.objects.create(case=case, called_by=user, physician_name=physician_name.strip(),
                                               called_at=called_at or timezone.now(), acknowledged=acknowledged,
                                               note=note.strip())

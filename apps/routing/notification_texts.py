@@ -1,0 +1,25 @@
+"""Notification titles and bodies in the reader's language (apps.core.sentences).
+
+``notification_create`` stores the English text (the row is the outbox of the email and SMS backends, and the
+API reads it); the SMS, the email and the in-app list translate it when they are sent or shown, in the
+language active there (French in the workers, the default)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_noop
+
+from apps.core.sentences import Sentence, sentence, sentence_translate
+
+TEXTS: tuple[Sentence, ...] = (
+    sentence(gettext_noop("PDS alert: case #%(case)s unassigned (%(modality)s, %(site)s)"), words=("modality",)),
+    sentence(gettext_noop("PDS: %(urgency)s %(modality)s from %(site)s"), "urgency", words=("modality",)),
+    sentence(gettext_noop("Case #%(case)s assigned to you for %(purpose)s (%(exam)s). Acknowledge within "
+                          "%(minutes)s min."), "purpose"),
+    sentence(gettext_noop("Case #%(case)s assigned to you by the coordinator (%(exam)s): %(reason)s. "
+                          "Acknowledge within %(minutes)s min.")),
+)
+
+
+def notification_text(stored: str) -> str:
+    """Each line of a stored title or body in the active language."""
+    return "\n".join(sentence_translate(TEXTS, line) for line in stored.split("\n"))

@@ -1,0 +1,77 @@
+"""Timeline sentences in the reader's language (apps.core.sentences).
+
+The services store each event's sentence in English (``CaseEvent.message``): it is what the API, the
+webhooks and the tele-act record's JSON carry, whatever the language of the request that wrote it. The pages
+show ``CaseEvent.text``: the stored sentence matched against the message ids below and translated. Rows
+written before keep reading as stored (a sentence no pattern matches is shown unchanged).
+
+A service that writes a new sentence adds its message id here (and its French to locale/fr)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_noop
+
+from apps.core.sentences import Sentence, sentence, sentence_match, sentence_translate
+
+_s = sentence
+
+# Longest first where one sentence is another with a tail (the first that matches wins).
+SENTENCES: tuple[Sentence, ...] = (
+    # apps.worklist.services.intake
+    _s(gettext_noop("%(modality)s %(exam)s requested (%(urgency)s)"), "urgency", words=("modality",)),
+    _s(gettext_noop("Ultrasound is not read remotely (the radiologist must hold the probe). Nearest ultrasound "
+                    "referral: %(referral)s, about %(minutes)s min away, tel. %(phone)s. Warning: beyond the "
+                    "regional %(bound)s-minute bound.")),
+    _s(gettext_noop("Ultrasound is not read remotely (the radiologist must hold the probe). Nearest ultrasound "
+                    "referral: %(referral)s, about %(minutes)s min away, tel. %(phone)s.")),
+    _s(gettext_noop("Ultrasound is not read remotely and no ultrasound referral centre is configured for this "
+                    "region.")),
+    _s(gettext_noop("Study received without request: %(images)s images")),
+    _s(gettext_noop("Images complete: %(series)s series, %(images)s images")),
+    _s(gettext_noop("Late images received after completion: %(label)s")),
+    _s(gettext_noop("Request cancelled: %(reason)s")),
+    _s(gettext_noop("Request cancelled")),
+    # apps.worklist.services.validation
+    _s(gettext_noop("Indication accepted. Protocol: %(protocol)s")),
+    _s(gettext_noop("Indication refused: %(reason)s")),
+    _s(gettext_noop("More information requested: %(question)s")),
+    _s(gettext_noop("Information provided: %(answer)s")),
+    # apps.worklist.services.matching, claims, expert, reports
+    _s(gettext_noop("Study matched by hand: %(series)s series, %(images)s images")),
+    _s(gettext_noop("Study matched to request #%(case)s")),
+    _s(gettext_noop("Claimed by %(who)s")),
+    _s(gettext_noop("Released: %(reason)s")),
+    _s(gettext_noop("Released")),
+    _s(gettext_noop("Handed off to %(who)s: %(note)s")),
+    _s(gettext_noop("Handed off to %(who)s")),
+    _s(gettext_noop("Images opened")),
+    _s(gettext_noop("Expert opinion requested from %(line)s")),
+    _s(gettext_noop("Expert opinion given by %(who)s")),
+    _s(gettext_noop("Report signed by %(who)s (critical finding)")),
+    _s(gettext_noop("Report signed by %(who)s")),
+    _s(gettext_noop("Addendum signed by %(who)s")),
+    _s(gettext_noop("Critical finding call to %(who)s (not acknowledged)")),
+    _s(gettext_noop("Critical finding call to %(who)s (acknowledged)")),
+    # apps.routing.services
+    _s(gettext_noop("Assigned to %(who)s (%(line)s) for %(purpose)s; acknowledge within %(minutes)s min"),
+       "purpose"),
+    _s(gettext_noop("Assigned to %(who)s by the coordinator: %(reason)s")),
+    _s(gettext_noop("Escalated to the regional coordinator: %(why)s"), "why"),
+    _s(gettext_noop("Automatic routing failed (%(detail)s); retried automatically")),
+    _s(gettext_noop("Not acknowledged by %(who)s in time: escalating")),
+    _s(gettext_noop("Acknowledged by %(who)s")),
+    _s(gettext_noop("%(channel)s alert could not be delivered: escalating without waiting")),
+)
+
+# Words the services put inside a sentence (``translated_params``), so that makemessages collects them.
+PARAM_WORDS = (gettext_noop("indication validation"), gettext_noop("reading"),
+               gettext_noop("no radiologist available"))
+
+
+def timeline_match(stored: str) -> tuple[Sentence, dict[str, str]] | None:
+    return sentence_match(SENTENCES, stored)
+
+
+def event_text(stored: str) -> str:
+    """The stored English sentence in the active language (unchanged when no sentence matches)."""
+    return sentence_translate(SENTENCES, stored)
