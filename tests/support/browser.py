@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.support.processes import wait_until
@@ -19,3 +20,35 @@ def browser_login(driver: Any, base: str, username: str, password: str = DEMO_PA
     driver.find_element(By.ID, "id_password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit].primary").click()
     wait_until(lambda: "/accounts/login/" not in driver.current_url, timeout=30, message=f"{username} logged in")
+
+
+# axe-core 4.10.3 (MPL-2.0, Deque Systems), vendored from the npm package with its licence header: no CDN.
+AXE_SOURCE = Path(__file__).parent / "vendor" / "axe.min.js"
+AXE_BLOCKING = ("serious", "critical")
+
+
+def axe_violations(driver: Any, impacts: tuple[str, ...] = AXE_BLOCKING) -> list[dict[str, Any]]:
+    """Run axe-core on the current page and return its violations of these impacts (serious and critical).
+
+    The script is evaluated by the driver (DevTools), so the page's Content-Security-Policy does not block it;
+    the returned promise is awaited by WebDriver."""
+    run = """
+var blocking = arguments[0];
+return axe.run(document, {resultTypes: ['violations']}).then(function (r) {
+  return r.violations.filter(function (v) { return blocking.indexOf(v.impact) >= 0; })
+    .map(function (v) {
+      return {id: v.id, impact: v.impact, help: v.help,
+              nodes: v.nodes.map(function (n) { return {target: n.target.join(' '), summary: n.failureSummary}; })};
+    });
+});"""
+    source = AXE_SOURCE.read_text(encoding="utf-8")
+    result: list[dict[str, Any]] = driver.execute_script(source + run, list(impacts))
+    return result
+
+
+def describe_violations(page: str, violations: list[dict[str, Any]]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"{page}: {v['id']} ({v['impact']}): {v['help']}")
+        lines.extend(f"    {n['target']}: {n['summary']}" for n in v["nodes"][:8])
+    return "\n".join(lines)
