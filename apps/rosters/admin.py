@@ -17,6 +17,7 @@ from apps.core.admin_mixins import user_region_id
 from apps.core.errors import ApplicationError
 from apps.rosters.models import Intervention, OnCallLine, Shift, ShiftKind
 from apps.rosters.services import intervention_check, intervention_record, roster_import_csv, shift_violations
+from apps.rosters.texts import roster_text
 
 
 @admin.register(OnCallLine)
@@ -47,7 +48,7 @@ class ShiftForm(forms.ModelForm):
             violations = shift_violations(line=line, radiologist=who, start=start, end=end,
                                           kind=data.get("kind") or "garde", shift_id=self.instance.pk)
             if violations:
-                raise forms.ValidationError([v.message for v in violations])
+                raise forms.ValidationError([roster_text(v.message) for v in violations])
         return data
 
 
@@ -69,7 +70,7 @@ class ShiftAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
 
     @admin.display(description=_("roster warnings"))
     def warnings(self, obj: Shift) -> str:
-        return " ".join(f.get("message", "") for f in obj.flags or []) or "—"
+        return " ".join(roster_text(f.get("message", "")) for f in obj.flags or []) or "—"
 
     def get_urls(self) -> list[Any]:
         return [path("import/", self.admin_site.admin_view(self.import_view), name="rosters_shift_import"),
@@ -158,4 +159,4 @@ class InterventionAdmin(RegionScopedAdmin):
         obj.pk = intervention.pk
         for shift in flagged:
             messages.warning(request, _("%(shift)s now breaks a roster rule and is offered no case: %(why)s") % {
-                "shift": shift, "why": " ".join(f.get("message", "") for f in shift.flags)})
+                "shift": shift, "why": " ".join(roster_text(f.get("message", "")) for f in shift.flags)})
