@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.audit.admin_mixins import RegionScopedAdmin
+from apps.core.forms import WordListField
 from apps.regions.models import (
     Agreement,
     DicomNode,
@@ -69,8 +71,18 @@ class DicomNodeInline(admin.TabularInline):
     fields = ("ae_title", "allowed_hosts", "tls_required", "description", "active")
 
 
+class EstablishmentForm(forms.ModelForm):
+    subspecialties = WordListField(label=_("sub-specialties offered"), required=False,
+                                   help_text=_("Comma-separated, e.g. neuro, paediatric, msk."))
+
+    class Meta:
+        model = Establishment
+        fields = ("subspecialties",)  # the admin adds the fields of its fieldsets
+
+
 @admin.register(Establishment)
 class EstablishmentAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
+    form = EstablishmentForm
     region_path = "territory__region"
     list_display = ("name", "finess", "kind", "is_public", "territory", "city", "phone_24h", "active")
     list_filter = ("kind", "is_public", "active", "territory")
