@@ -17,6 +17,7 @@ from apps.core.errors import ApplicationError, NotFoundError, PermissionDeniedEr
 from apps.regions.calendar import PARIS
 from apps.rosters.checks import INTERVENTION, RadiologistFacts, ShiftFacts, Violation, check_shift
 from apps.rosters.models import Intervention, OnCallLine, Shift, ShiftKind, ShiftRole
+from apps.rosters.texts import roster_text
 
 
 def radiologist_facts(user: User) -> RadiologistFacts:
@@ -55,14 +56,14 @@ def shift_create(*, line: OnCallLine, radiologist: User, start: dt.datetime, end
     """Create a shift. Violations refuse it (ApplicationError listing them) unless ``allow_violations``, in
     which case they are stored as the shift's flags for the coordinator to see."""
     if start.tzinfo is None or end.tzinfo is None:
-        raise ApplicationError("Shift times must carry a timezone.")
+        raise ApplicationError(_("Shift times must carry a timezone."))
     if end <= start:
-        raise ApplicationError("A shift ends after it starts.")
+        raise ApplicationError(_("A shift ends after it starts."))
     if radiologist.role != Role.RADIOLOGIST:
-        raise ApplicationError(f"{radiologist} is not a radiologist.")
+        raise ApplicationError(_("%(who)s is not a radiologist.") % {"who": radiologist})
     violations = shift_violations(line=line, radiologist=radiologist, start=start, end=end, kind=kind)
     if violations and not allow_violations:
-        raise ApplicationError(" ".join(v.message for v in violations), code="roster_check",
+        raise ApplicationError(" ".join(roster_text(v.message) for v in violations), code="roster_check",
                                extra={"violations": [v.code for v in violations]})
     shift = Shift.objects.create(line=line, radiologist=radiologist, start=start, end=end, kind=kind, role=role,
                                  flags=[{"code": v.code, "message": v.message} for v in violations])

@@ -21,7 +21,7 @@ from apps.worklist.views import action
 def _reason(d: dict[str, Any]) -> str:
     reason = str(d.get("reason", "")).strip()
     if not reason:
-        raise ApplicationError("Give a reason.", code="reason_required")
+        raise ApplicationError(_("Give a reason."), code="reason_required")
     return reason
 
 

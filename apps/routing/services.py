@@ -30,6 +30,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from apps.accounts.models import Role, User
 from apps.audit.services import audit_record
@@ -359,18 +361,18 @@ def coordinator_cases_reoffer(*, limit: int = 500) -> int:
 def assignment_acknowledge(*, case_id: int, user: Any) -> Case:
     case = _locked_case(case_id)
     if case is None:
-        raise NotFoundError("This case does not exist.")
+        raise NotFoundError(_("This case does not exist."))
     if case.assignment_state == AssignmentState.ACKNOWLEDGED and case.assigned_to_id == user.pk:
         return case
     if case.assigned_to_id != user.pk or case.assignment_state != AssignmentState.OFFERED:
-        raise PermissionDeniedError("This case is not offered to you (it may have been escalated to someone else).",
+        raise PermissionDeniedError(_("This case is not offered to you (it may have been escalated to someone else)."),
                                     code="not_offered_to_you")
     now = timezone.now()
     # Compare-and-set on top of the row lock: the state we read is the state we change.
     updated = Case.objects.filter(pk=case.pk, assigned_to_id=user.pk, assignment_state=AssignmentState.OFFERED) \
         .update(assignment_state=AssignmentState.ACKNOWLEDGED, acknowledged_at=now, escalation_due_at=None)
     if updated != 1:
-        raise ApplicationError("The case changed meanwhile; reload the worklist.", code="conflict")
+        raise ApplicationError(_("The case changed meanwhile; reload the worklist."), code="conflict")
     case.refresh_from_db()
     case_event_add(case=case, kind=CaseEventKind.ACKNOWLEDGED, actor_id=user.pk,
                    message=f"Acknowledged by {user.display_name}")
@@ -380,14 +382,16 @@ def assignment_acknowledge(*, case_id: int, user: Any) -> Case:
 
 def _give_up(case_id: int, user: Any, reason: str, *, kind: str, verb: str, allowed: tuple[str, ...]) -> Case:
     if not (reason or "").strip():
-        raise ApplicationError(f"Say why you {verb} this case.", code="reason_required")
+        raise ApplicationError(_("Say why you %(verb)s this case.") % {"verb": _(verb)}, code="reason_required")
     case = _locked_case(case_id)
     if case is None:
-        raise NotFoundError("This case does not exist.")
+        raise NotFoundError(_("This case does not exist."))
     if case.assigned_to_id != user.pk or case.assignment_state not in allowed:
-        raise PermissionDeniedError(f"You cannot {verb} a case that is not assigned to you.", code="not_yours")
+        raise PermissionDeniedError(_("You cannot %(verb)s a case that is not assigned to you.") % {"verb": _(verb)},
+                                    code="not_yours")
     if case.status not in OPEN_STATUSES:
-        raise ApplicationError(f"This case is {case.get_status_display().lower()}: nothing to {verb}.")
+        raise ApplicationError(_("This case is %(status)s: nothing to %(verb)s.") % {
+            "status": str(case.get_status_display()).lower(), "verb": _(verb)})
     updates: dict[str, Any] = {"assignment_state": AssignmentState.UNASSIGNED, "assigned_to": None,
                                "escalation_due_at": None}
     if case.claimed_by_id == user.pk:
@@ -410,14 +414,14 @@ def _give_up(case_id: int, user: Any, reason: str, *, kind: str, verb: str, allo
 @transaction.atomic
 def assignment_decline(*, case_id: int, user: Any, reason: str) -> Case:
     """Decline an offered case with a reason: it goes at once to someone else."""
-    return _give_up(case_id, user, reason, kind=CaseEventKind.DECLINED, verb="decline",
+    return _give_up(case_id, user, reason, kind=CaseEventKind.DECLINED, verb=gettext_noop("decline"),
                     allowed=(AssignmentState.OFFERED,))
 
 
 @transaction.atomic
 def assignment_hand_back(*, case_id: int, user: Any, reason: str) -> Case:
     """Hand a case back (end of shift): it is re-routed at once to whoever is on duty."""
-    return _give_up(case_id, user, reason, kind=CaseEventKind.HANDED_BACK, verb="hand back",
+    return _give_up(case_id, user, reason, kind=CaseEventKind.HANDED_BACK, verb=gettext_noop("hand back"),
                     allowed=ACTIVE_ASSIGNMENT)
 
 

@@ -142,3 +142,12 @@ def test_each_role_reads_its_pages_in_french(demo: Any, french: None) -> None:
             if words:
                 found[f"{username} {url}"] = words
     assert not found, found
+
+
+def test_declining_without_a_reason_is_refused_in_french(demo: Any) -> None:
+    from apps.routing.services import assignment_decline
+
+    case = make_case(demo, assign_to="radiologue", status="awaiting_reading")
+    with translation.override("fr"), pytest.raises(ApplicationError) as refused:
+        assignment_decline(case_id=case.pk, user=demo.users["radiologue"], reason="")
+    assert refused.value.message == "Indiquez pourquoi vous voulez décliner ce dossier."
