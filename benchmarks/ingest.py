@@ -178,12 +178,6 @@ def checkout(ref: str, where: Path) -> Path:
     return where
 
 
-def scratch_database(url: str, suffix: str) -> str:
-    from benchmarks._common import create_database
-
-    return create_database(url, suffix)
-
-
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -222,9 +216,11 @@ def main() -> int:
             # of an earlier commit too, from its own checkout and database, measured in the same rounds.
             gateways = [("gateway", "gateway", ROOT, os.environ.get("DATABASE_URL", ""))]
             if args.baseline:
+                from benchmarks._common import create_database
+
                 base_root = checkout(args.baseline, work / "baseline")
                 gateways.append((f"baseline {args.baseline}", "baseline", base_root,
-                                 scratch_database(os.environ["DATABASE_URL"], "bench_baseline")))
+                                 create_database(os.environ["DATABASE_URL"], "bench_baseline")))
             for label, key, root, db_url in gateways:
                 gw = start_gateway(root, work / key, db_url)
                 procs.append(gw.proc)

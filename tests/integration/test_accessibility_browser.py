@@ -12,7 +12,7 @@ import requests
 from django.db import connection
 from django.utils import timezone
 
-from tests.support.browser import axe_violations, browser_login, describe_violations
+from tests.support.browser import axe_violations, browser_login, chromium, describe_violations
 from tests.support.processes import free_port, manage_cmd, running, wait_until
 
 pytestmark = [
@@ -23,18 +23,7 @@ pytestmark = [
 
 
 def _browser(tmp_path: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={tmp_path / 'chrome-a11y'}", "--window-size=1366,900",
-                "--lang=fr"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(60)
+    driver = chromium(tmp_path / "chrome-a11y", "--window-size=1366,900", "--lang=fr")
     driver.set_script_timeout(60)
     return driver
 

@@ -23,7 +23,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.worklist.models import AssignmentState, Case, CaseStatus, Report, ReportStatus
-from tests.support.browser import browser_login
+from tests.support.browser import browser_login, chromium
 from tests.support.processes import celery_worker_cmd, free_port, manage_cmd, running, wait_until
 
 pytestmark = [
@@ -37,18 +37,7 @@ PASSWORD = "pds-demo-2026"
 
 @contextmanager
 def browser(tmp_path: Path, name: str, size: tuple[int, int] = (1366, 900)) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={tmp_path / ('chrome-' + name)}",
-                f"--window-size={size[0]},{size[1]}", "--lang=fr"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(60)
+    driver = chromium(tmp_path / ("chrome-" + name), f"--window-size={size[0]},{size[1]}", "--lang=fr")
     try:
         yield driver
     finally:

@@ -14,7 +14,7 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.support.browser import browser_login
+from tests.support.browser import browser_login, chromium
 from tests.support.processes import free_port, manage_cmd, running, wait_until
 
 pytestmark = [
@@ -25,19 +25,7 @@ pytestmark = [
 
 
 def _browser(tmp_path: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={tmp_path / 'chrome-csp'}", "--window-size=1366,1800"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(60)
-    return driver
+    return chromium(tmp_path / "chrome-csp", "--window-size=1366,1800", console_log=True)
 
 
 def _violations(driver: Any) -> list[str]:

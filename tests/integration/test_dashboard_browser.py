@@ -16,7 +16,7 @@ import requests
 from django.db import connection
 from django.utils import timezone
 
-from tests.support.browser import browser_login
+from tests.support.browser import browser_login, chromium
 from tests.support.processes import free_port, manage_cmd, running, wait_until
 
 pytestmark = [
@@ -53,20 +53,7 @@ def _activity(demo: Any) -> None:
 
 
 def _browser(tmp_path: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={tmp_path / 'chrome-dashboard'}", "--window-size=1366,2400",
-                "--lang=fr"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(60)
-    return driver
+    return chromium(tmp_path / "chrome-dashboard", "--window-size=1366,2400", "--lang=fr", console_log=True)
 
 
 def _login(driver: Any, base: str, username: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.support.browser import browser_login
+from tests.support.browser import browser_login, chromium
 from tests.support.processes import free_port, manage_cmd, running, wait_until
 
 pytestmark = [
@@ -24,22 +24,13 @@ pytestmark = [
 
 
 def _phone(tmp_path: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    def french_phone(opts: Any) -> None:
+        opts.add_experimental_option("prefs", {"intl.accept_languages": "fr-FR,fr"})  # a French phone
+        # A phone's CSS viewport (390 x 844, an iPhone 12-15), so that the media queries see 390 px.
+        opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844,
+                                                                           "pixelRatio": 3.0}})
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={tmp_path / 'chrome-phone'}", "--lang=fr"):
-        opts.add_argument(arg)
-    opts.add_experimental_option("prefs", {"intl.accept_languages": "fr-FR,fr"})  # a French phone
-    # A phone's CSS viewport (390 x 844, an iPhone 12-15), so that the media queries see 390 px.
-    opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844,
-                                                                       "pixelRatio": 3.0}})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(60)
-    return driver
+    return chromium(tmp_path / "chrome-phone", "--lang=fr", options=french_phone)
 
 
 def _shot(driver: Any, tmp_path: Path, name: str) -> None:

@@ -9,6 +9,32 @@ from tests.support.processes import wait_until
 
 DEMO_PASSWORD = "pds-demo-2026"
 
+# Debian's headless Chromium, quiet (no background network, no updates, no sync), in its own profile.
+CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run")
+
+
+def chromium(profile: Path, *args: str, console_log: bool = False, options: Any = None) -> Any:
+    """A Selenium driver for Debian's chromium and chromedriver: ``CHROMIUM_ARGS``, the profile folder, then
+    ``args`` (window size, language...); ``console_log`` keeps the page's console for ``get_log("browser")``;
+    ``options(opts)`` adds what else a test needs (a phone's viewport)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for arg in (*CHROMIUM_ARGS, f"--user-data-dir={profile}", *args):
+        opts.add_argument(arg)
+    if console_log:
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if options is not None:
+        options(opts)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=opts)
+    driver.set_page_load_timeout(60)
+    return driver
+
 
 def browser_login(driver: Any, base: str, username: str, password: str = DEMO_PASSWORD) -> None:
     """Log in through the real login page (the demo settings skip the second factor)."""
