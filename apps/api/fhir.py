@@ -9,6 +9,7 @@ from typing import Any
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.organization import Organization
+from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -23,6 +24,8 @@ SR_STATUS = {"awaiting_validation": "draft", "info_requested": "on-hold", "accep
              "awaiting_reading": "active", "in_progress": "active", "reported": "completed",
              "refused": "revoked", "cancelled": "revoked", "redirected": "revoked"}
 DICOM_MODALITY = {"CT": "CT", "MR": "MR", "XR": "DX", "US": "US"}
+GENDER = {"F": "female", "M": "male", "U": "unknown"}
+PATIENT_ID = "patient"  # the id of the Patient contained in a resource about one case
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -49,13 +52,45 @@ def _iso(value: Any) -> str | None:
 
 
 def _patient_ref(case: Any) -> dict[str, Any]:
-    """Contained-free reference to the patient: identity only when sharing is not opposed."""
+    """Reference to the patient contained in the resource (``#patient``): identity only when sharing is not
+    opposed."""
     if case.opposes_data_sharing:
         return {"display": "Patient (identity withheld: opposes data sharing)"}
-    ref: dict[str, Any] = {"display": f"{case.patient_birth_name.upper()} {case.patient_first_names}".strip()}
+    ref: dict[str, Any] = {"reference": f"#{PATIENT_ID}", "display": _patient_text(case)}
     if case.patient_ins:
         ref["identifier"] = {"system": INS_SYSTEM, "value": case.patient_ins}
     return ref
+
+
+def _patient_text(case: Any) -> str:
+    text = f"{case.patient_birth_name.upper()} {case.patient_first_names}".strip()
+    used = case.patient_used_name.strip().upper()
+    if used and used != case.patient_birth_name.strip().upper():
+        text += f" ({used})"
+    return text
+
+
+def patient(case: Any) -> dict[str, Any]:
+    """The patient as the request identified them, after FR Core practice for INS identity traits: the birth
+    name and birth first names are the ``official`` name, the used name (nom d'usage) when there is one the
+    ``usual`` name (with the first of the first names, the one a person is called by)."""
+    first_names = case.patient_first_names.split()
+    names: list[dict[str, Any]] = [{"use": "official", "family": case.patient_birth_name.upper(),
+                                    "given": first_names or None}]
+    used = case.patient_used_name.strip()
+    if used:
+        names.append({"use": "usual", "family": used.upper(), "given": first_names[:1] or None})
+    data: dict[str, Any] = {
+        "resourceType": "Patient", "id": PATIENT_ID, "name": names,
+        "gender": GENDER.get(case.patient_sex, "unknown"), "birthDate": _iso(case.patient_birth_date),
+        "identifier": [{"system": INS_SYSTEM, "value": case.patient_ins}] if case.patient_ins else None,
+    }
+    return _validated(Patient, data)
+
+
+def _contained(case: Any) -> list[dict[str, Any]] | None:
+    """The contained Patient, unless the patient opposes data sharing (then nothing names them)."""
+    return None if case.opposes_data_sharing else [patient(case)]
 
 
 def organization(establishment: Any) -> dict[str, Any]:
@@ -83,7 +118,8 @@ def service_request(case: Any) -> dict[str, Any]:
     if case.accession_number:
         identifiers.append({"type": ACCESSION_CODE, "value": case.accession_number})
     data: dict[str, Any] = {
-        "resourceType": "ServiceRequest", "id": str(case.public_id), "identifier": identifiers,
+        "resourceType": "ServiceRequest", "id": str(case.public_id), "contained": _contained(case),
+        "identifier": identifiers,
         "status": SR_STATUS.get(case.status, "unknown"), "intent": "order",
         "priority": PRIORITY.get(case.urgency, "routine"),
         "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "363679005",
@@ -113,6 +149,7 @@ def imaging_study(study: Any) -> dict[str, Any]:
     case = study.case
     data: dict[str, Any] = {
         "resourceType": "ImagingStudy", "id": str(study.pk), "status": status,
+        "contained": _contained(case) if case is not None else None,
         "identifier": [{"system": DICOM_UID_SYSTEM, "value": f"urn:oid:{study.study_uid}"}],
         "subject": _patient_ref(case) if case is not None else {"display": "Patient"},
         "started": _iso(study.study_datetime),
@@ -132,7 +169,7 @@ def diagnostic_report(report: Any) -> dict[str, Any]:
     if addenda:
         conclusion += "".join(f"\n\nAddendum ({a.signed_at:%Y-%m-%d %H:%M} UTC): {a.text}" for a in addenda)
     data: dict[str, Any] = {
-        "resourceType": "DiagnosticReport", "id": str(case.public_id),
+        "resourceType": "DiagnosticReport", "id": str(case.public_id), "contained": _contained(case),
         "status": ("amended" if addenda else "final") if report.status == "signed" else "preliminary",
         "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}],
         "code": {"text": case.exam},

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
@@ -179,8 +180,22 @@ def table_csv(request: HttpRequest, name: str) -> HttpResponse:
     response["Content-Disposition"] = (
         f'attachment; filename="{name}_{f.start.astimezone(PARIS):%Y%m%d}_'
         f'{(f.end - dt.timedelta(days=1)).astimezone(PARIS):%Y%m%d}.csv"')
-    writer = csv.writer(response)
-    writer.writerow(table.columns)
+    # What a French spreadsheet opens as columns with its accents intact: a byte-order mark and ";". Headers and
+    # enumerated values (weekdays, stages) in the reader's language; ``keys=1`` keeps the stable keys for scripts.
+    keys = request.GET.get("keys") == "1"
+    response.write("\ufeff")
+    writer = csv.writer(response, delimiter=";")
+    writer.writerow(table.columns if keys else [column_label(c) for c in table.columns])
     for row in table.rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else (v if keys else _csv_value(v)) for v in row])
     return response
+
+
+def _csv_value(value: Any) -> Any:
+    """A cell for the reader: labels translated, booleans as oui/non, decimals with the reader's separator (a
+    French spreadsheet reads "3,5" as a number, "3.5" as text); ISO dates as they are."""
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if isinstance(value, float):
+        return number_format(value, use_l10n=True)
+    return value_label(value)

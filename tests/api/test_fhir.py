@@ -8,6 +8,7 @@ from typing import Any
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.organization import Organization
+from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -57,6 +58,7 @@ def test_patient_opposing_data_sharing_is_not_named(world: Any) -> None:
     created = request_create(world, opposes_data_sharing=True)
     sr = fhir_get(world.client("a_ro"), f"ServiceRequest/{created['id']}", ServiceRequest)
     assert "MARTIN" not in sr.model_dump_json() and "withheld" in sr.subject.display
+    assert sr.contained is None
 
 
 def test_fhir_scoped_to_the_establishment(world: Any) -> None:
@@ -65,3 +67,29 @@ def test_fhir_scoped_to_the_establishment(world: Any) -> None:
     assert c.get(f"/api/v1/fhir/ServiceRequest/{created['id']}").status_code == 404
     assert c.get(f"/api/v1/fhir/DiagnosticReport/{created['id']}").status_code == 404
     assert c.get("/api/v1/fhir/ServiceRequest/nope").status_code == 404
+
+
+def test_the_patient_is_contained_with_the_used_name_as_usual_and_the_birth_name_as_official(world: Any) -> None:
+    created = request_create(world, patient_birth_name="Martin", patient_used_name="Durand",
+                             patient_first_names="Jeanne Marie")
+    case = Case.objects.get(public_id=created["id"])
+    report_sign(case, world.users["radiologist"])
+    c = world.client("a_ro")
+    for path, model in ((f"ServiceRequest/{created['id']}", ServiceRequest),
+                        (f"DiagnosticReport/{created['id']}", DiagnosticReport)):
+        resource = fhir_get(c, path, model)
+        assert resource.subject.reference == "#patient"
+        assert resource.subject.display == "MARTIN Jeanne Marie (DURAND)"
+        (patient,) = resource.contained
+        assert isinstance(patient, Patient) and patient.id == "patient"
+        names = {n.use: n for n in patient.name}
+        assert names["official"].family == "MARTIN" and names["official"].given == ["Jeanne", "Marie"]
+        assert names["usual"].family == "DURAND" and names["usual"].given == ["Jeanne"]
+        assert patient.gender == "female" and str(patient.birthDate) == "1948-03-02"
+
+
+def test_without_a_used_name_the_patient_has_only_the_official_name(world: Any) -> None:
+    created = request_create(world, patient_ins="")
+    (patient,) = fhir_get(world.client("a_ro"), f"ServiceRequest/{created['id']}", ServiceRequest).contained
+    assert [(n.use, n.family) for n in patient.name] == [("official", "MARTIN")]
+    assert patient.identifier is None

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
+from django.utils import translation
 
 from apps.audit.models import AuditEntry
+from apps.dashboards.labels import COLUMNS, column_label
 from tests.dashboards.test_selectors import data  # noqa: F401  (fixture)
 from tests.factories.mesh import user_create
 
@@ -32,13 +35,22 @@ def test_coordinator_lands_on_dashboard_and_sees_every_panel(client, data, coord
     assert entry.actor_username == "coord" and entry.action == "read" and entry.channel == "web"
 
 
+def csv_rows(response) -> list[list[str]]:
+    """The rows of a CSV export: UTF-8 with a byte-order mark, ";"-separated (a French spreadsheet's)."""
+    content = response.content.decode("utf-8")
+    assert content.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(content[1:]), delimiter=";"))
+
+
 def test_csv_export_of_a_table(client, data, coordinator):  # noqa: F811
     client.force_login(coordinator)
-    r = client.get("/dashboard/export/activity_sites.csv" + QUERY)
+    r = client.get("/dashboard/export/activity_sites.csv" + QUERY, HTTP_ACCEPT_LANGUAGE="fr")
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(r.content.decode())))
-    assert rows == [["site", "requests", "interpretations", "emergency", "non_emergency"],
-                    ["Site A TST", "3", "2", "2", "0"], ["Site B TST", "2", "1", "1", "0"]]
+    assert csv_rows(r) == [["Site", "Demandes", "Interprétations", "Urgences", "Hors urgence"],
+                           ["Site A TST", "3", "2", "2", "0"], ["Site B TST", "2", "1", "1", "0"]]
+    # Scripts ask for the stable keys.
+    rows = csv_rows(client.get("/dashboard/export/activity_sites.csv" + QUERY + "&keys=1"))
+    assert rows[0] == ["site", "requests", "interpretations", "emergency", "non_emergency"]
     assert AuditEntry.objects.filter(action="export", object_id="activity_sites").exists()
     assert client.get("/dashboard/export/nope_table.csv").status_code == 404
 
@@ -50,8 +62,17 @@ def test_csv_export_of_a_table(client, data, coordinator):  # noqa: F811
                                   "coverage_gaps", "risks_matrix", "risks_register"])
 def test_every_table_exports(client, data, coordinator, name):  # noqa: F811
     client.force_login(coordinator)
-    r = client.get(f"/dashboard/export/{name}.csv" + QUERY)
+    r = client.get(f"/dashboard/export/{name}.csv" + QUERY, HTTP_ACCEPT_LANGUAGE="fr")
     assert r.status_code == 200 and len(r.content.splitlines()) >= 1
+    # Every column has a French header, and no English weekday, stage or boolean is left in the cells.
+    header, *rows = csv_rows(r)
+    keys = csv_rows(client.get(f"/dashboard/export/{name}.csv" + QUERY + "&keys=1"))[0]
+    with translation.override("fr"):
+        assert header == [column_label(k) for k in keys]
+    unlabelled = [k for k in keys if k not in COLUMNS and not re.fullmatch(r"\d\dh", k)]  # the heatmap's hours
+    assert not unlabelled, unlabelled
+    english = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "True", "False", "tonight", "all"}
+    assert not english & {cell for row in rows for cell in row}
 
 
 def test_establishment_admin_sees_only_their_establishment(client, data):  # noqa: F811
@@ -62,11 +83,11 @@ def test_establishment_admin_sees_only_their_establishment(client, data):  # noq
     r = client.get("/dashboard/" + QUERY)
     html = r.content.decode()
     assert r.status_code == 200 and "read-only" in html
-    rows = list(csv.reader(io.StringIO(client.get("/dashboard/export/activity_sites.csv" + QUERY).content.decode())))
+    rows = csv_rows(client.get("/dashboard/export/activity_sites.csv" + QUERY))
     assert rows[1:] == [["Site B TST", "2", "1", "1", "0"]]
     # Asking for another site through the filters does not widen the scope.
     other = f"{QUERY}&site={m.sites['A'].pk}"
-    rows = list(csv.reader(io.StringIO(client.get("/dashboard/export/activity_sites.csv" + other).content.decode())))
+    rows = csv_rows(client.get("/dashboard/export/activity_sites.csv" + other))
     assert rows[1:] == [["Site B TST", "2", "1", "1", "0"]]
 
 
