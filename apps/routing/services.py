@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -44,6 +44,7 @@ from apps.routing.deliveries import (  # noqa: F401  (re-exported: tasks and vie
     notification_mark_read,
     notifications_pending_redrive,
 )
+from apps.routing.failures import _failure_record_safely, routing_failure_record  # noqa: F401  (re-exported)
 from apps.routing.models import (
     DecisionOutcome,
     Purpose,
@@ -52,12 +53,13 @@ from apps.routing.models import (
     validate_rule_targets,
 )
 from apps.routing.notifiers import notification_create
+from apps.routing.queue import enqueue_reoffer
 from apps.routing.rules import ASSIGNED, COORDINATOR, Decision, decide, match_rule
 from apps.routing.selectors import case_facts_for, duty_candidates, rule_facts_for
 from apps.studies.services import studies_routed_mark
-from apps.traceability.models import IncidentKind, Severity
+from apps.traceability.models import IncidentKind
 from apps.traceability.services import incident_record
-from apps.worklist.models import OPEN_STATUSES, AssignmentState, Case, CaseEventKind, CaseStatus
+from apps.worklist.models import OPEN_STATUSES, AssignmentState, Case, CaseEvent, CaseEventKind, CaseStatus
 from apps.worklist.services import case_event_add
 
 log = logging.getLogger(__name__)
@@ -231,42 +233,6 @@ def _case_route(*, case_id: int, trigger: str) -> tuple[Case | None, bool]:
     return _apply(case, trigger=trigger, level=0), True
 
 
-def _failure_record_safely(*, case_id: int, trigger: str, error: BaseException) -> None:
-    """Record a routing failure without hiding the error being raised (the database may be what failed)."""
-    try:
-        routing_failure_record(case_id=case_id, trigger=trigger, error=error)
-    except Exception:
-        log.warning("routing of case %s failed (%s) and the failure could not be recorded", case_id, trigger,
-                    exc_info=True)
-
-
-@transaction.atomic
-def routing_failure_record(*, case_id: int, trigger: str, error: BaseException) -> bool:
-    """Record that routing a case failed with an error: a timeline event and a technical incident, once per
-    run of failures (the task retries, the reconciler runs every 30 s, the escalation tick every 2 s: one
-    line each time would bury the timeline and the log). Returns whether this failure was new."""
-    case = Case.objects.select_for_update(of=("self",)).select_related("site").filter(pk=case_id).first()
-    if case is None:
-        return False
-    detail = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"[:200]
-    last_failure = (case.events.filter(kind=CaseEventKind.INCIDENT, data__has_key="routing_error")
-                    .order_by("-pk").values_list("pk", flat=True).first())
-    last_decision = (case.events.filter(kind__in=[CaseEventKind.ASSIGNED, CaseEventKind.ESCALATED])
-                     .order_by("-pk").values_list("pk", flat=True).first())
-    if last_failure is not None and (last_decision is None or last_failure > last_decision):
-        log.warning("routing of case %s failed again (%s): %s; retried later", case_id, trigger, detail)
-        return False
-    log.warning("routing of case %s failed (%s); retried later", case_id, trigger, exc_info=error)
-    case_event_add(case=case, kind=CaseEventKind.INCIDENT,
-                   message=f"Automatic routing failed ({detail}); retried automatically",
-                   data={"routing_error": detail, "trigger": trigger})
-    incident_record(kind=IncidentKind.OTHER, source="routing", establishment_id=case.site_id, case_id=case.pk,
-                    severity=Severity.CRITICAL if case.urgency == "vital" else Severity.WARNING,
-                    summary=f"Routing of case #{case.pk} failed: {detail}",
-                    details={"error": detail, "trigger": trigger})
-    return True
-
-
 @transaction.atomic
 def case_escalate(*, case_id: int, now: dt.datetime | None = None) -> Case | None:
     """Move an offered case whose acknowledgement delay has passed to the next group of its chain."""
@@ -322,15 +288,25 @@ def unassigned_reconcile(*, limit: int = 500) -> int:
 
 
 def _offered_before(case: Case) -> frozenset[int]:
-    return frozenset(RoutingDecision.objects.filter(case=case, radiologist_id__isnull=False)
-                     .values_list("radiologist_id", flat=True))
+    """The radiologists offered this case before who have not answered since: each was offered it last at
+    some time, and has acknowledged no case after it. One who acknowledges their backlog is answering again
+    and may be offered the case anew (two queries)."""
+    offered = dict(RoutingDecision.objects.filter(case=case, radiologist_id__isnull=False).order_by()
+                   .values_list("radiologist_id").annotate(last=Max("at")))
+    if not offered:
+        return frozenset()
+    answered = dict(CaseEvent.objects.filter(kind=CaseEventKind.ACKNOWLEDGED, actor_id__in=list(offered),
+                                             at__gt=min(offered.values())).order_by()
+                    .values_list("actor_id").annotate(last=Max("at")))
+    return frozenset(rid for rid, at in offered.items() if not (answered.get(rid) and answered[rid] > at))
 
 
 @transaction.atomic
 def case_reoffer(*, case_id: int, now: dt.datetime | None = None) -> Case | None:
-    """Offer a case waiting on the coordinator to a suitable radiologist who has come on duty since: one who
-    was never offered it (those who let it go, declined or handed it back stay excluded). Nothing is written
-    while nobody new can take it (the coordinator was alerted once already)."""
+    """Offer a case waiting on the coordinator to a suitable radiologist: one who has come on duty since, or
+    one who let it go unanswered and has acknowledged a case since (their backlog). Those who declined it or
+    handed it back stay excluded. Nothing is written while nobody can take it (the coordinator was alerted
+    once already)."""
     case = _locked_case(case_id)
     if case is None or case.assignment_state != AssignmentState.COORDINATOR or case.status not in ROUTABLE:
         return case
@@ -341,11 +317,13 @@ def case_reoffer(*, case_id: int, now: dt.datetime | None = None) -> Case | None
     return _apply(case, trigger="reoffer", level=0, excluded=excluded)
 
 
-def coordinator_cases_reoffer(*, limit: int = 500) -> int:
-    """Re-offer every case waiting on the coordinator that someone new can now take (the reconciler's sweep).
-    Returns how many were offered."""
-    ids = list(Case.objects.filter(assignment_state=AssignmentState.COORDINATOR, status__in=list(ROUTABLE))
-               .order_by("requested_at").values_list("pk", flat=True)[:limit])
+def coordinator_cases_reoffer(*, limit: int = 500, region_id: int | None = None) -> int:
+    """Re-offer every case waiting on the coordinator (of one region, or all) that someone can now take: the
+    reconciler's sweep, and at once when a radiologist acknowledges a case. Returns how many were offered."""
+    waiting = Case.objects.filter(assignment_state=AssignmentState.COORDINATOR, status__in=list(ROUTABLE))
+    if region_id is not None:
+        waiting = waiting.filter(site__territory__region_id=region_id)
+    ids = list(waiting.order_by("requested_at").values_list("pk", flat=True)[:limit])
     offered = 0
     for case_id in ids:
         try:
@@ -377,6 +355,9 @@ def assignment_acknowledge(*, case_id: int, user: Any) -> Case:
     case_event_add(case=case, kind=CaseEventKind.ACKNOWLEDGED, actor_id=user.pk,
                    message=f"Acknowledged by {user.display_name}")
     audit_record(action="acknowledge", obj=case, patient_data=True, establishment_id=case.site_id)
+    # A radiologist answering again (acknowledging their backlog) may take the cases waiting on the
+    # coordinator that they let go: re-offered by the worker once this commits, not in this request.
+    enqueue_reoffer(case.site.territory.region_id)
     return case
 
 

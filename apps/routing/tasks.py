@@ -6,9 +6,10 @@ from celery import shared_task
 
 from apps.core.context import acting_as
 from apps.routing.notifiers import DELIVER_TASK
-from apps.routing.queue import ROUTE_TASK
+from apps.routing.queue import REOFFER_TASK, ROUTE_TASK
 from apps.routing.services import (
     case_route,
+    coordinator_cases_reoffer,
     escalations_run,
     notification_deliver,
     notifications_pending_redrive,
@@ -53,6 +54,13 @@ def escalate_due() -> int:
 def reconcile_unassigned() -> int:
     with acting_as(channel="worker", user_id=None, username="routing"):
         return unassigned_reconcile()
+
+
+@shared_task(name=REOFFER_TASK, acks_late=True)
+def reoffer_waiting(region_id: int) -> int:
+    """Re-offer the region's cases waiting on the coordinator (sent when a radiologist acknowledges a case)."""
+    with acting_as(channel="worker", user_id=None, username="routing"):
+        return coordinator_cases_reoffer(region_id=region_id)
 
 
 @shared_task(name="routing.redrive_notifications", acks_late=True)

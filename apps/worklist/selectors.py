@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Case as When_
-from django.db.models import IntegerField, Q, QuerySet, Value, When
+from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
+from apps.regions.selectors import agreements_in_force
 from apps.rosters.models import LineKind, OnCallLine
 from apps.rosters.selectors import lines_for_user
 from apps.studies.models import Study
@@ -80,6 +81,15 @@ def _site_perimeter(principal: Any) -> Q | None:
     return None
 
 
+def employer_may_read(establishment_ids: list[int]) -> Q:
+    """Agreement first, per radiologist, as a filter on cases: the case's site is one of the reader's
+    establishments, or one of them has an agreement in force with the site for the case's modality (another
+    holder of a pooled line does not count)."""
+    agreed = agreements_in_force().filter(requesting_id=OuterRef("site_id"), partner_id__in=establishment_ids,
+                                          modalities=OuterRef("modality_id"))
+    return Q(site_id__in=establishment_ids) | Q(Exists(agreed))
+
+
 def _radiologist_cases(user: Any, visibility: Visibility) -> Q:
     own = Q(assigned_to_id=user.pk) | Q(claimed_by_id=user.pk)
     if visibility is Visibility.OWN_QUEUE:
@@ -88,8 +98,9 @@ def _radiologist_cases(user: Any, visibility: Visibility) -> Q:
     # Subqueries rather than joins on the reverse relations: no duplicate rows, no DISTINCT to carry.
     expert = ExpertRequest.objects.filter(Q(expert_id=user.pk) | Q(line_id__in=lines)).values("case_id")
     reported = Report.objects.filter(author_id=user.pk).values("case_id")
-    return (own | Q(assigned_line_id__in=lines) | Q(validated_by_id=user.pk) | Q(pk__in=reported)
-            | Q(pk__in=expert))
+    # A line's queue shows only the cases the radiologist may read: their employer's agreement, not the line's.
+    on_line = Q(assigned_line_id__in=lines) & employer_may_read(user_establishment_ids(user))
+    return own | on_line | Q(validated_by_id=user.pk) | Q(pk__in=reported) | Q(pk__in=expert)
 
 
 def cases_visible_to(principal: Any, *, visibility: Visibility = Visibility.CARE) -> QuerySet[Case]:
