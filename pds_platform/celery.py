@@ -4,6 +4,7 @@ import logging
 import os
 
 from celery import Celery
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pds_platform.settings")
 
@@ -56,3 +57,24 @@ def _collect_beat_schedule(sender: Celery, **kwargs: object) -> None:
 
     for name in BEAT_MODULES:
         sender.conf.beat_schedule.update(getattr(import_module(name), "BEAT_SCHEDULE", {}))
+
+
+@worker_init.connect
+def _warm_up(**kwargs: object) -> None:
+    """Before the pool forks: the children inherit what the apps' warm-up hooks loaded (apps.core.warmup)."""
+    from apps.core.warmup import warm_up_run
+
+    app.connection_for_write().release()  # imports the broker's transport for the tasks' sends (no socket yet)
+    app.backend  # noqa: B018  (the result backend object, built at first use: "disabled" here, but built)
+    logging.getLogger(__name__).info("worker warmed up in %.2f s", warm_up_run())
+
+
+@worker_process_init.connect
+def _connect_database(**kwargs: object) -> None:
+    """Each child opens its database connection as it starts, not in its first task (which may be urgent)."""
+    from django.db import connection
+
+    try:
+        connection.ensure_connection()
+    except Exception:  # the database may be down: the first task connects (and retries) as usual
+        logging.getLogger(__name__).warning("database not reachable at worker start", exc_info=True)

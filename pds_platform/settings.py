@@ -281,7 +281,7 @@ CELERY_TASK_ROUTES = {
     "routing.deliver_notification": {"priority": 3},
     "*": {"priority": 6},
 }
-PDS_ROUTER_CONCURRENCY = env.int("PDS_ROUTER_CONCURRENCY", default=4)
+PDS_ROUTER_CONCURRENCY = env.int("PDS_ROUTER_CONCURRENCY", default=8)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = "UTC"
@@ -304,7 +304,7 @@ PDS_DICOM_MAX_PDU = env.int("PDS_DICOM_MAX_PDU", default=262144)
 PDS_DICOM_WORKERS = env.int("PDS_DICOM_WORKERS", default=2)
 # Niceness of the processes that receive images (0-19): when the machine is short of CPU, routing decisions, alerts
 # and pages go first and images wait (a sender waits for its response; nothing is refused for it).
-PDS_DICOM_NICE = env.int("PDS_DICOM_NICE", default=10)
+PDS_DICOM_NICE = env.int("PDS_DICOM_NICE", default=19)
 
 # --- Routing and notification ----------------------------------------------
 PDS_SMS_BACKEND = env.str("PDS_SMS_BACKEND", default="apps.routing.notifiers.ConsoleSmsBackend")

@@ -14,7 +14,7 @@ from django.db.models import F, FloatField, Model, OuterRef, QuerySet, Subquery,
 from django.db.models.functions import Coalesce
 
 from apps.accounts.models import Membership
-from apps.regions.calendar import pds_kind_at
+from apps.regions.calendar import PARIS, pds_kind_at
 from apps.regions.models import Establishment, PoolingZone
 from apps.regions.selectors import agreements_in_force, site_calendar_spec
 from apps.rosters.models import OnCallLine, Shift
@@ -87,17 +87,37 @@ def radiologist_loads(radiologist_ids: list[int]) -> dict[int, float]:
 
 
 _CACHE_SECONDS = 30.0
-_cache: dict[tuple[str, int], tuple[float, Any]] = {}
+_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+# Rows written by the platform's own work, not by configuring it: saving them keeps the cache.
+_NOT_CONFIGURATION = frozenset({"routing.routingdecision", "routing.notification", "rosters.shift",
+                                "rosters.intervention"})
 
 
-def _cached(key: tuple[str, int], load: Any) -> Any:
-    """Calendar specs and pooling zones change rarely; a decision should not re-read them each time."""
+def _cached(key: tuple[Any, ...], load: Any) -> Any:
+    """The region's configuration (calendars, pooling zones, agreements, rules, line holders, memberships)
+    changes rarely; a decision should not re-read it each time: each read over one database round trip is
+    cached in this process for ``_CACHE_SECONDS``. Every change made in this process clears it at once
+    (``config_cache_clear``); a change made in another process (the admin, in the web server) reaches this
+    one's decisions within ``_CACHE_SECONDS``."""
     now = time.monotonic()
     hit = _cache.get(key)
     if hit is None or now - hit[0] > _CACHE_SECONDS:
         hit = (now, load())
         _cache[key] = hit
     return hit[1]
+
+
+def config_cache_clear(sender: Any = None, **_kwargs: Any) -> None:
+    """Receiver of the model signals (``apps.routing.apps``): a configuration row saved, deleted or linked in
+    this process clears the decision cache; the platform's own per-case rows do not."""
+    if sender is not None:
+        label = sender._meta.label_lower
+        if label in _NOT_CONFIGURATION or sender._meta.app_label not in {"regions", "rosters", "routing",
+                                                                          "accounts"}:
+            return
+        if sender._meta.app_label == "accounts" and sender._meta.model_name != "membership":
+            return
+    _cache.clear()
 
 
 def period_kind_at(site: Establishment, at: dt.datetime) -> str:
@@ -109,8 +129,10 @@ def period_kind_at(site: Establishment, at: dt.datetime) -> str:
 def agreed_partner_ids(*, site_id: int, modality_code: str, at: dt.datetime) -> frozenset[int]:
     """The establishments that may read the site's ``modality_code`` studies at ``at``: the site itself and
     every partner with an agreement in force covering the modality."""
-    return frozenset(agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality_code)
-                     .values_list("partner_id", flat=True)) | {site_id}
+    day = at.astimezone(PARIS).date()  # agreements are in force by day
+    return _cached(("partners", site_id, modality_code, day), lambda: frozenset(
+        agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality_code)
+        .values_list("partner_id", flat=True)) | {site_id})
 
 
 def case_facts_for(*, site: Establishment, modality_code: str, eligible: bool, urgency: str, at: dt.datetime,
@@ -171,14 +193,21 @@ def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.d
     ``= ANY(array)``, so the embedded SQLite demo routes the same way. ``RuleFacts.modalities`` holds only
     ``modality_code``: the rules were filtered on it. ``partner_ids`` (``agreed_partner_ids``, already read
     for the case's facts) saves reading the agreements again; whether each on-duty radiologist's own employer
-    has an agreement is decided per candidate (``rules.has_agreement``)."""
+    has an agreement is decided per candidate (``rules.has_agreement``). The facts are configuration:
+    cached (``_cached``)."""
     if zone_ids is None:
         zone_ids = frozenset(PoolingZone.objects.filter(territories__establishments=site_id)
                              .values_list("pk", flat=True))
     if partner_ids is None:
         partner_ids = agreed_partner_ids(site_id=site_id, modality_code=modality_code, at=at)
-    partners = sorted(partner_ids - {site_id})
-    zones = sorted(zone_ids)
+    partners = tuple(sorted(partner_ids - {site_id}))
+    zones = tuple(sorted(zone_ids))
+    return list(_cached(("rules", region_id, site_id, modality_code, partners, zones),
+                        lambda: _rule_facts_read(region_id, site_id, modality_code, partners, zones)))
+
+
+def _rule_facts_read(region_id: int, site_id: int, modality_code: str, partners: tuple[int, ...],
+                     zones: tuple[int, ...]) -> tuple[RuleFacts, ...]:
     params: dict[str, Any] = {"site": site_id, "modality": modality_code, "region": region_id}
     params.update({f"partner_{i}": pk for i, pk in enumerate(partners)})
     params.update({f"zone_{i}": pk for i, pk in enumerate(zones)})
@@ -199,27 +228,51 @@ def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.d
             periods = json.loads(periods)
         out.append(RuleFacts(pk, name, scope, site, zone, frozenset({modality_code}), frozenset(periods or []),
                              tuple(targets.get(pk, ())), priority, (d_vital, d_urgent, d_deferred)))
+    return tuple(out)
+
+
+def _line_holders() -> dict[int, frozenset[int]]:
+    """The establishments holding each on-call line (every line of the database: a region has dozens)."""
+    holders: dict[int, set[int]] = {}
+    for line_id, est_id in OnCallLine.holders.through.objects.values_list("oncallline_id", "establishment_id"):
+        holders.setdefault(line_id, set()).add(est_id)
+    return {line_id: frozenset(ids) for line_id, ids in holders.items()}
+
+
+def _employers(user_ids: set[int]) -> dict[int, dict[int, str]]:
+    """The establishments (id -> name) of each user's memberships, cached per user (``_cached``)."""
+    out: dict[int, dict[int, str]] = {}
+    missing = set()
+    now = time.monotonic()
+    for uid in user_ids:
+        hit = _cache.get(("employers", uid))
+        if hit is not None and now - hit[0] <= _CACHE_SECONDS:
+            out[uid] = hit[1]
+        else:
+            missing.add(uid)
+    if missing:
+        read: dict[int, dict[int, str]] = {uid: {} for uid in missing}
+        for uid, est_id, est_name in (Membership.objects.filter(user_id__in=missing)
+                                      .values_list("user_id", "establishment_id", "establishment__name")):
+            read[uid][est_id] = est_name
+        for uid, employers in read.items():
+            _cache[("employers", uid)] = (now, employers)
+        out.update(read)
     return out
 
 
 def duty_candidates(*, line_ids: list[int], at: dt.datetime) -> dict[int, tuple[Candidate, ...]]:
     """On-duty radiologists of the lines at ``at`` with their current load, the establishments that employ
     them for the line (their memberships among its holders, else all their memberships) and the roster flags
-    of their shift (three queries)."""
+    of their shift (one query; the holders and memberships come from the configuration cache)."""
     shifts = list(Shift.objects.filter(line_id__in=line_ids, start__lte=at, end__gt=at)
                   .order_by("line_id", "radiologist_id").annotate(load=_load_expression())
                   .values_list("line_id", "role", "radiologist_id", "radiologist__first_name",
                                "radiologist__last_name", "radiologist__subspecialties", "load", "flags"))
     if not shifts:
         return {}
-    holders: dict[int, set[int]] = {}
-    for line_id, est_id in (OnCallLine.holders.through.objects.filter(oncallline_id__in=line_ids)
-                            .values_list("oncallline_id", "establishment_id")):
-        holders.setdefault(line_id, set()).add(est_id)
-    employers: dict[int, dict[int, str]] = {}
-    for uid, est_id, est_name in (Membership.objects.filter(user_id__in={row[2] for row in shifts})
-                                  .values_list("user_id", "establishment_id", "establishment__name")):
-        employers.setdefault(uid, {})[est_id] = est_name
+    holders = _cached(("holders",), _line_holders)
+    employers = _employers({row[2] for row in shifts})
     out: dict[int, list[Candidate]] = {}
     for line_id, role, rid, first, last, subs, load, flags in shifts:
         mine = employers.get(rid, {})
@@ -231,3 +284,14 @@ def duty_candidates(*, line_ids: list[int], at: dt.datetime) -> dict[int, tuple[
             rid, f"Dr {first} {last}".strip(), line_id, role, round(float(load or 0.0), 3), frozenset(subs or []),
             frozenset(for_line), ", ".join(sorted(for_line.values())), codes))
     return {k: tuple(v) for k, v in out.items()}
+
+
+def routing_warm_up() -> None:
+    """Warm-up hook (apps.core.warmup): load the public-holiday calendars of every establishment's department
+    and the translation catalogues, so that a worker's first decision costs what the others do."""
+    from django.utils import timezone, translation
+
+    now = timezone.now()
+    for site in Establishment.objects.select_related("territory__region"):
+        period_kind_at(site, now)
+    translation.gettext("Routing")

@@ -28,7 +28,8 @@ import time
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -78,10 +79,28 @@ def _locked_case(case_id: int) -> Case | None:
             .select_related("site__territory__region", "modality", "assigned_to").filter(pk=case_id).first())
 
 
+_REFUSALS = (CaseEventKind.DECLINED, CaseEventKind.HANDED_BACK)
+
+
+def _locked_case_counted(case_id: int) -> Case | None:
+    """``_locked_case`` that also reads, in the same statement, how many decisions the case has had
+    (``n_decisions``) and whether anyone declined or handed it back (``has_refusals``): the first decision
+    of a case, the common one under load, then needs neither of the two extra reads."""
+    decisions = (RoutingDecision.objects.filter(case_id=OuterRef("pk")).order_by().values("case_id")
+                 .annotate(n=Count("pk")).values("n"))
+    refusals = CaseEvent.objects.filter(case_id=OuterRef("pk"), kind__in=_REFUSALS, actor_id__isnull=False)
+    return (Case.objects.select_for_update(of=("self",))
+            .select_related("site__territory__region", "modality", "assigned_to")
+            .annotate(n_decisions=Coalesce(Subquery(decisions, output_field=IntegerField()), Value(0)),
+                      has_refusals=Exists(refusals))
+            .filter(pk=case_id).first())
+
+
 def _excluded(case: Case) -> frozenset[int]:
     """Radiologists who declined or handed back this case: never offered it again."""
-    ids = case.events.filter(kind__in=[CaseEventKind.DECLINED, CaseEventKind.HANDED_BACK],
-                             actor_id__isnull=False).values_list("actor_id", flat=True)
+    if getattr(case, "has_refusals", True) is False:
+        return frozenset()
+    ids = case.events.filter(kind__in=_REFUSALS, actor_id__isnull=False).values_list("actor_id", flat=True)
     return frozenset(ids)
 
 
@@ -114,7 +133,10 @@ def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None,
     now = timezone.now()
     decision, ms = routing_decide(case, at=now, level=level,
                                   excluded=_excluded(case) if excluded is None else excluded)
-    attempt = RoutingDecision.objects.filter(case=case).count()
+    attempt = getattr(case, "n_decisions", None)
+    if attempt is None:
+        attempt = RoutingDecision.objects.filter(case=case).count()
+    case.n_decisions = attempt + 1  # type: ignore[attr-defined]
     RoutingDecision.objects.create(
         case=case, attempt=attempt, at=now, trigger=trigger, purpose=_purpose(case), outcome=decision.outcome,
         rule_id=decision.rule_id, line_id=decision.line_id, radiologist_id=decision.radiologist_id,
@@ -210,7 +232,7 @@ def _studies_routed_mark_safely(case_id: int) -> None:
 def _case_route(*, case_id: int, trigger: str) -> tuple[Case | None, bool]:
     """The decision, in the case-locked transaction. Returns the case and whether routing has it in hand
     (its studies are then marked ``routed`` by the caller, after commit)."""
-    case = _locked_case(case_id)
+    case = _locked_case_counted(case_id)
     if case is None:
         return None, False
     if case.status not in ROUTABLE or case.assignment_state != AssignmentState.UNASSIGNED:
