@@ -11,12 +11,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connection
+from django.db import DatabaseError, DataError, IntegrityError, connection
 from django.utils import timezone
 
 from apps.core.context import ActorContext, set_actor
-from apps.studies.services import ASSOCIATION_LEASE_SECONDS
+from apps.studies.services import ASSOCIATION_LEASE_SECONDS, study_series_discard_empty
 from dicom_gateway import storage
+from dicom_gateway.checks import STATUS_VALUE_OUT_OF_RANGE, Refusal, image_check
 from dicom_gateway.config import GatewayConfig
 from dicom_gateway.metadata import (
     STATUS_OUT_OF_RESOURCES,
@@ -25,6 +26,7 @@ from dicom_gateway.metadata import (
     InstanceRejected,
     instance_meta_parse,
 )
+from dicom_gateway.reject import reject as _reject
 
 log = logging.getLogger("dicom_gateway")
 
@@ -32,7 +34,6 @@ STORAGE_FULL_INCIDENT_EVERY = 60.0
 ORPHAN_GRACE_SECONDS = 30.0
 HOLD_RENEW_SECONDS = 2.0  # shorter than the quiet period, which restarts at a database's recovery
 HOLD_IDLE_SECONDS = 60.0  # an open association that sent nothing of a study for this long no longer holds it
-REJECT_FLUSH_SECONDS = 5.0  # bound on the wait for an A-ASSOCIATE-RJ to leave (a stuck peer socket)
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,20 @@ class Gateway:
         except Exception:  # best effort: the thread is ending
             pass
 
-    def on_store(self, event: Any) -> int:
+    def on_store(self, event: Any) -> Any:
         sender: Sender = event.assoc.pds_sender
         set_actor(ActorContext(channel="gateway", ip=sender.address, username=f"dicom:{sender.calling_ae}"[:150]))
         req = event.request
-        ts = str(event.context.transfer_syntax)
-        sop_class = str(req.AffectedSOPClassUID or "")
-        sop_uid = str(req.AffectedSOPInstanceUID or "")
-        data_set = req.DataSet
+        status = self.store(sender, sop_class=str(req.AffectedSOPClassUID or ""),
+                            sop_uid=str(req.AffectedSOPInstanceUID or ""), ts=str(event.context.transfer_syntax),
+                            data_set=req.DataSet, assoc=event.assoc)
+        return status.response() if isinstance(status, Refusal) else status  # the sender's log says why
+
+    def store(self, sender: Sender, *, sop_class: str, sop_uid: str, ts: str, data_set: Any,
+              assoc: Any = None) -> int:
+        """Store one image (the dataset's bytes, after the Part 10 header this builds) sent by ``sender``:
+        C-STORE (``assoc``: the association, which holds its studies) and STOW-RS (no association). Returns
+        the status to answer; a ``Refusal`` (a permanent failure) carries its reason."""
         spool = data_set if isinstance(data_set, storage.SpooledDataSet) else None
         try:
             header = storage.part10_header(sop_class_uid=sop_class, sop_instance_uid=sop_uid, transfer_syntax_uid=ts)
@@ -140,6 +147,9 @@ class Gateway:
         else:
             sha = spool.sha256()  # hashed as the fragments arrived
         try:
+            # What the gateway acknowledges must be an image its SOP class allows, framed as its transfer syntax
+            # says, with values the database holds (dicom_gateway.checks; one walk of the bytes, no decode).
+            image_check(file_bytes, transfer_syntax_uid=ts, sop_class_uid=sop_class, sop_instance_uid=sop_uid)
             meta = instance_meta_parse(file_bytes, transfer_syntax_uid=ts, sop_class_uid=sop_class,
                                        sop_instance_uid=sop_uid, describe=self._series_unknown)
         except Exception as exc:
@@ -152,7 +162,7 @@ class Gateway:
                 return self._refuse(sender, sop_uid, exc.status, exc.reason)
             # anything pydicom trips on is a file we cannot understand
             return self._refuse(sender, sop_uid, 0xC210, f"cannot understand: {exc}")
-        self._hold_touch(event.assoc, meta.series_uid)
+        self._hold_touch(assoc, meta.series_uid)
         rel = meta.relative_path()
         if spool is not None:
             written = spool.publish(rel)
@@ -163,13 +173,22 @@ class Gateway:
         now = timezone.now()
         try:
             status = self._record(sender, meta, rel, file_bytes, sha, now, written)
-            self._hold_touch(event.assoc, meta.series_uid)  # the first image of a study: its id is known now
+            self._hold_touch(assoc, meta.series_uid)  # the first image of a study: its id is known now
             return status
         except FileExistsError:
             return self._existing_file(sender, meta, rel, file_bytes, sha, now)
         except OSError:
             log.exception("disk write failed for %s", meta.sop_instance_uid)
             return STATUS_OUT_OF_RESOURCES
+        except DataError as exc:  # a value the database refuses: permanent, retrying would never end
+            if _settled(written):
+                self._unlink_unacknowledged(rel)
+            with self._lock:
+                ref = self._series.pop(meta.series_uid, None)
+            if ref is not None:  # the rows its refusal would leave empty (else the reconciler removes them)
+                study_series_discard_empty(study_id=ref.study_id, series_id=ref.series_id, quiet=True)
+            return self._refuse(sender, sop_uid, STATUS_VALUE_OUT_OF_RANGE,
+                                f"a value the database cannot store: {str(exc).splitlines()[0] if str(exc) else exc}")
         except Exception:
             log.exception("could not record %s; the sender will retry", meta.sop_instance_uid)
             if _settled(written):
@@ -299,6 +318,8 @@ class Gateway:
     # database outage the sender is still there), and clears it when the association ends.
 
     def _hold_touch(self, assoc: Any, series_uid: str) -> None:
+        if assoc is None:  # STOW-RS: no association holds the study; each image's own lease runs out by itself
+            return
         ref = self._series.get(series_uid)
         if ref is not None:
             with self._lock:
@@ -367,7 +388,7 @@ class Gateway:
         except OSError:
             log.exception("could not remove unacknowledged %s", rel)
 
-    def _refuse(self, sender: Sender, sop_uid: str, status: int, reason: str) -> int:
+    def _refuse(self, sender: Sender, sop_uid: str, status: int, reason: str) -> Refusal:
         from apps.studies.services import file_rejected_record
 
         log.warning("image %s from %s refused (0x%04X): %s", sop_uid, sender.calling_ae, status, reason)
@@ -377,7 +398,7 @@ class Gateway:
         except Exception:
             log.exception("could not record the refused image")
             db_reset()
-        return status
+        return Refusal(status, reason)
 
     def _storage_full(self, sender: Sender) -> None:
         from apps.studies.services import storage_full_record
@@ -393,22 +414,6 @@ class Gateway:
         except Exception:
             log.exception("could not record the storage incident")
             db_reset()
-
-
-def _reject(assoc: Any, result: int, source: int, diagnostic: int) -> None:
-    """Send an A-ASSOCIATE-RJ from the EVT_REQUESTED handler and wait until the DUL thread has written it.
-
-    ``send_reject`` only queues the PDU; as soon as the handler returns, pynetdicom closes the socket. When
-    nothing follows the reject in the handler (the transient refusal while the database is down), the socket
-    was closed before the DUL thread had sent the PDU, and the sender saw its connection dropped ("Peer
-    aborted Association") instead of a transient rejection it would retry. After the DUL sends it, its state
-    is Sta13 (awaiting the peer's close), or Sta1 once the peer has closed."""
-    assoc.acse.send_reject(result, source, diagnostic)
-    dul = assoc.dul
-    deadline = time.monotonic() + REJECT_FLUSH_SECONDS
-    while (dul.state_machine.current_state not in ("Sta13", "Sta1") or not dul.to_provider_queue.empty()) \
-            and dul.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.002)
 
 
 def _alive(assoc: Any) -> bool:

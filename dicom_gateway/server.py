@@ -35,11 +35,11 @@ from dicom_gateway.handlers import (
     HOLD_IDLE_SECONDS,
     HOLD_RENEW_SECONDS,
     ORPHAN_GRACE_SECONDS,
-    REJECT_FLUSH_SECONDS,
     STORAGE_FULL_INCIDENT_EVERY,
     Gateway,
     Sender,
 )
+from dicom_gateway.reject import REJECT_FLUSH_SECONDS
 from dicom_gateway.supervisor import RECONCILE_SECONDS, serve
 
 __all__ = [

@@ -24,10 +24,11 @@ Studies import nothing above them: incidents, a complete study's case, late imag
 name go through the study hooks (``apps.studies.events``), filled by the apps above.
 
 One module per seam: senders (the sender check, refusals), intake (study, series and instance rows, late
-series, quarantine), completion (leases, the reconciler's watch, completion, the hand-off to routing). Every
+series, quarantine), cleanup (study and series rows a refused first image left empty), completion (leases, the reconciler's watch, completion, the hand-off to routing). Every
 public name is importable from here.
 """
 
+from apps.studies.services.cleanup import studies_empty_discard, study_series_discard_empty
 from apps.studies.services.completion import (
     ASSOCIATION_LEASE_SECONDS,
     NOTHING_TO_SEND,
@@ -71,5 +72,5 @@ __all__ = [
     "instance_quarantine", "instance_record", "reconciler_watch", "sender_check", "sender_decide",
     "storage_full_record", "studies_lease_release", "studies_lease_renew", "studies_reconcile",
     "studies_routed_mark", "study_complete", "study_datetime_plausible", "study_routing_send",
-    "study_series_ensure",
+    "study_series_ensure", "studies_empty_discard", "study_series_discard_empty",
 ]

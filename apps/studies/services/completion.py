@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.studies.events import study_case_attach, study_incident, study_routing_task
 from apps.studies.models import ReconcilerWatch, Study, StudyStatus
+from apps.studies.services.cleanup import studies_empty_discard
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ def study_complete(*, study_id: int, cutoff: dt.datetime, now: dt.datetime | Non
         # skip_locked: a row another reconciler is completing (the gateway's and beat's both run), or that an image
         # is updating, is left to the next pass instead of holding up this one (every study after it waited).
         won = (Study.objects.select_for_update(skip_locked=True)
-               .filter(_UNHELD(now), pk=study_id, status=StudyStatus.RECEIVING, last_received_at__lt=cutoff)
+               .filter(_UNHELD(now), pk=study_id, status=StudyStatus.RECEIVING, last_received_at__lt=cutoff,
+                       num_instances__gt=0)  # a study row whose first image failed is never completed
                .values_list("pk", flat=True).first())
         if won is None:
             return False
@@ -187,8 +189,11 @@ def studies_reconcile(*, now: dt.datetime | None = None, quiet_seconds: float | 
     cutoff = now - dt.timedelta(seconds=quiet)
     watching_since = reconciler_watch(now=now)
     quiet_ids = [] if watching_since >= cutoff else list(
-        Study.objects.filter(_UNHELD(now), status=StudyStatus.RECEIVING, last_received_at__lt=cutoff)
+        Study.objects.filter(_UNHELD(now), status=StudyStatus.RECEIVING, last_received_at__lt=cutoff,
+                             num_instances__gt=0)
         .order_by("last_received_at").values_list("pk", flat=True)[:200])
+    if watching_since < cutoff:
+        studies_empty_discard(cutoff=cutoff, now=now)
     # Each study is handed to routing as soon as its own completion commits, not after the whole pass: on a busy
     # night a pass completes tens of studies and the first would otherwise wait for the last. Each is stamped
     # with the moment of its own completion (``now`` only when the caller fixes the clock).
