@@ -154,14 +154,16 @@ class Gateway:
 
 def start_gateway(root: Path, work: Path, database_url: str) -> Gateway:
     """The gateway of the checkout ``root`` with production settings (no debug query log), its tables created
-    with ``migrate`` + ``load_demo`` in ``database_url``."""
+    with ``migrate`` + ``load_demo`` in ``database_url``. Its receivers run at the niceness of the other peers
+    (``PDS_DICOM_NICE=0``): production lowers them so that routing goes first on a busy night, which says
+    nothing of ingest speed and would only hand the CPU to whatever else runs on the machine."""
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
     env = env_nodelay(PDS_DICOM_PORT=str(port), PDS_DICOM_STORAGE_ROOT=str(work / "storage"),
                       PDS_VAR_DIR=str(work / "var"), PDS_DICOM_QUIET_SECONDS="3600", PDS_DICOM_MIN_FREE_MB="100",
                       PYTHONUNBUFFERED="1", DATABASE_URL=database_url, DJANGO_DEBUG="0",
                       DJANGO_SECRET_KEY=secrets.token_urlsafe(64), PDS_AUDIT_KEY=secrets.token_urlsafe(48),
-                      DJANGO_ALLOWED_HOSTS="localhost")
+                      DJANGO_ALLOWED_HOSTS="localhost", PDS_DICOM_NICE="0")
     for step in (["migrate", "--noinput", "-v0"], ["load_demo"]):
         subprocess.run([PY, "manage.py", *step], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
     proc = subprocess.Popen([PY, "manage.py", "run_gateway", "--no-reconcile"], cwd=root, env=env,
