@@ -238,6 +238,11 @@ class _Walk:
         return pos
 
 
+def file_meta_of(file_bytes: bytes) -> tuple[dict[int, str], int]:
+    """The file meta group's values by tag and where the dataset starts (refused if not a Part 10 file)."""
+    return _meta_group(file_bytes)
+
+
 def _meta_group(file_bytes: bytes) -> tuple[dict[int, str], int]:
     """The file meta group's UIDs (explicit VR little endian, PS3.10 7.1) and where the dataset starts."""
     if len(file_bytes) < 144 or file_bytes[128:132] != b"DICM":

@@ -182,12 +182,13 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "api:fhir-diagnosticreport": {READ: API_READERS},
     "api:fhir-organization": {READ: DIRECTORY_READERS},
     "api:fhir-practitioner": {READ: API_READERS},
-    # DICOMweb (PS3.18, /dicomweb/): images of the studies the caller may see, read only.
-    "dicomweb:studies": {READ: API_READERS},
+    # DICOMweb (PS3.18, /dicomweb/): images of the studies the caller may see.
+    # STOW-RS (POST): an establishment's read-write API key, for that establishment (apps.api.stow).
+    "dicomweb:studies": {READ: API_READERS, WRITE: roles(INTEGRATION_RW)},
     "dicomweb:study-series": {READ: API_READERS},
     "dicomweb:study-instances": {READ: API_READERS},
     "dicomweb:series-instances": {READ: API_READERS},
-    "dicomweb:study": {READ: API_READERS},
+    "dicomweb:study": {READ: API_READERS, WRITE: roles(INTEGRATION_RW)},
     "dicomweb:study-metadata": {READ: API_READERS},
     "dicomweb:series": {READ: API_READERS},
     "dicomweb:series-metadata": {READ: API_READERS},

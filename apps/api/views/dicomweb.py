@@ -1,4 +1,4 @@
-"""DICOMweb under /dicomweb/: QIDO-RS searches, WADO-RS retrieval (instances, metadata, frames, rendered).
+"""DICOMweb under /dicomweb/: QIDO-RS searches, WADO-RS retrieval (instances, metadata, frames, rendered), STOW-RS.
 
 Same authentication as the API (an API key, or a browser session that passed the second factor), the same
 permission matrix and the same case-visibility rule; a study outside the caller's perimeter is "not found" and
@@ -80,7 +80,40 @@ def dicom_json(items: list[dict[str, Any]]) -> JsonResponse:
 # --- QIDO-RS ---------------------------------------------------------------------------------------------
 
 
+def stow(view: DicomWebView, request: Request, study_uid: str = "") -> HttpResponse:
+    """STOW-RS: each posted instance through the gateway's ingest service, for the key's own establishment."""
+    from apps.api import stow as st
+
+    if study_uid and not (dw.UID_RE.match(study_uid) and len(study_uid) <= 64):
+        raise ApplicationError("The study of the request is not a valid UID.")
+    site_id = getattr(request.user, "establishment_id", None)
+    if site_id is None:  # the matrix lets read-write API keys only; a key always belongs to one establishment
+        raise ApplicationError("Only an establishment's read-write API key may store.", code="forbidden",
+                               status_code=403)
+    limit = st.max_bytes()
+    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        raise ApplicationError(f"At most {limit} bytes per request.", code="too_large", status_code=413)
+    body = request.stream.read(limit + 1) if request.stream is not None else b""
+    if len(body) > limit:
+        raise ApplicationError(f"At most {limit} bytes per request.", code="too_large", status_code=413)
+    parts = st.parts_of(request.headers.get("Content-Type", ""), body)
+    name = f"STOW{getattr(request.user, 'key_id', '')}"
+    outcomes = [st.instance_store(data=data, content_type=ctype, site_id=site_id, sender_name=name,
+                                  study_uid=study_uid) for ctype, data in parts]
+    status, content = st.response_json(outcomes, base=view.base())
+    response = JsonResponse(content, status=status)
+    response["Content-Type"] = DICOM_JSON
+    reasons = [f"{o.sop_instance_uid or '?'}: 0x{o.status:04X} {o.reason}" for o in outcomes if o.status][:20]
+    if reasons:  # PS3.18 8.6.3: why, in Warning headers (ASCII)
+        response["Warning"] = ", ".join(f'299 pds "{r[:200]}"'.encode("ascii", "replace").decode()
+                                        for r in reasons)
+    return response
+
+
 class SearchStudies(DicomWebView):
+    def post(self, request: Request) -> HttpResponse:
+        return stow(self, request)
+
     def get(self, request: Request) -> HttpResponse:
         qs = (studies_visible_to(request.user).filter(dw.matching(request.query_params, "study", {"study": ""}))
               .order_by("-study_datetime", "pk"))
@@ -116,7 +149,11 @@ class SearchInstances(DicomWebView):
 
 
 class Retrieve(DicomWebView):
-    """A study, a series or an instance as multipart/related; type="application/dicom", streamed file by file."""
+    """A study, a series or an instance as multipart/related; type="application/dicom", streamed file by file;
+    STOW-RS into a study (POST, the study route only: the matrix refuses it elsewhere)."""
+
+    def post(self, request: Request, study_uid: str, series_uid: str = "", instance_uid: str = "") -> HttpResponse:
+        return stow(self, request, study_uid)
 
     def get(self, request: Request, study_uid: str, series_uid: str = "",
             instance_uid: str = "") -> HttpResponseBase:
