@@ -135,6 +135,7 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "dashboards:home": {READ: STEERING},
     "dashboards:table_csv": {READ: STEERING},
     "rosters:coverage": {READ: REGIONAL_ADMIN},
+    "rosters:calendar": {READ: REGIONAL_ADMIN},
     # The iCal feed is fetched by calendar apps without a session: the URL carries a per-user secret.
     "rosters:ical": {READ: PUBLIC},
     "rosters:my_ical": {READ: roles(RADIOLOGIST)},

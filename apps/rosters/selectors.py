@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from apps.accounts.models import Membership
-from apps.regions.calendar import pds_periods
+from apps.regions.calendar import PARIS, pds_periods
 from apps.regions.models import Establishment, EstablishmentKind, Modality, Region
 from apps.regions.selectors import agreements_in_force, region_calendar_spec
 from apps.rosters.models import OnCallLine, Shift, ShiftRole
@@ -98,6 +98,17 @@ class CoverageReport:
     @property
     def gaps(self) -> tuple[CoverageCell, ...]:
         return tuple(c for c in self.cells if c.gaps)
+
+
+COVERAGE_STATES = ("covered", "partial", "uncovered")
+
+
+def coverage_state(cell: CoverageCell) -> str:
+    """covered: no gap; partial: some of the period is covered; uncovered: none of it."""
+    if not cell.gaps:
+        return "covered"
+    uncovered = sum(((g.end - g.start) for g in cell.gaps), dt.timedelta())
+    return "uncovered" if uncovered >= cell.end - cell.start else "partial"
 
 
 def _uncovered(start: dt.datetime, end: dt.datetime, spans: list[tuple[dt.datetime, dt.datetime]]) -> list[Gap]:
@@ -187,3 +198,60 @@ def coverage_report(*, region_id: int, week_start: dt.date) -> CoverageReport:
                 cells.append(CoverageCell(site.pk, site.name, code, p.label, p.kind, p.start, p.end, tuple(names),
                                           tuple(dict.fromkeys(people)), tuple(_uncovered(p.start, p.end, spans))))
     return CoverageReport(region_id, week_start, tuple(cells))
+
+
+@dataclass(frozen=True)
+class CalendarShift:
+    shift_id: int
+    radiologist: str
+    start: dt.datetime
+    end: dt.datetime
+    kind: str
+    role: str
+    role_label: str
+    flags: tuple[str, ...]  # the roster checks' stored messages (apps.rosters.texts translates them)
+
+    @property
+    def conflict(self) -> bool:
+        return bool(self.flags)
+
+
+@dataclass(frozen=True)
+class CalendarRow:
+    line_id: int
+    line_name: str
+    days: tuple[tuple[CalendarShift, ...], ...]  # one entry per day of the calendar, shifts by start
+
+
+@dataclass(frozen=True)
+class RosterCalendar:
+    days: tuple[dt.date, ...]
+    rows: tuple[CalendarRow, ...]
+
+    @property
+    def conflicts(self) -> tuple[tuple[str, CalendarShift], ...]:
+        """(line name, shift) for every shift that breaks a roster rule, in time order."""
+        found = [(r.line_name, s) for r in self.rows for day in r.days for s in day if s.conflict]
+        return tuple(sorted(found, key=lambda x: (x[1].start, x[0])))
+
+
+def roster_calendar(*, region_id: int, first_day: dt.date, last_day: dt.date,
+                    line_id: int | None = None) -> RosterCalendar:
+    """The region's active lines (or one of them) by day, from ``first_day`` to ``last_day`` (Paris days): each
+    shift on the day it starts, with the warnings the roster checks left on it. One query for the shifts."""
+    days = tuple(first_day + dt.timedelta(days=i) for i in range((last_day - first_day).days + 1))
+    lines = OnCallLine.objects.filter(region_id=region_id, active=True).order_by("name")
+    if line_id is not None:
+        lines = lines.filter(pk=line_id)
+    lo = dt.datetime.combine(first_day, dt.time(0), tzinfo=PARIS)
+    hi = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tzinfo=PARIS)
+    by_cell: dict[tuple[int, dt.date], list[CalendarShift]] = {}
+    for s in (Shift.objects.filter(line__in=lines, start__gte=lo, start__lt=hi)
+              .select_related("radiologist").order_by("start", "role", "radiologist__last_name")):
+        flags = tuple(str(f.get("message", "")) for f in (s.flags or []) if isinstance(f, dict))
+        by_cell.setdefault((s.line_id, s.start.astimezone(PARIS).date()), []).append(
+            CalendarShift(s.pk, s.radiologist.display_name, s.start, s.end, s.kind, s.role, s.get_role_display(),
+                          flags))
+    rows = tuple(CalendarRow(ln.pk, ln.name, tuple(tuple(by_cell.get((ln.pk, d), ())) for d in days))
+                 for ln in lines)
+    return RosterCalendar(days, rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from django.utils.formats import get_format
 from django.utils.translation import gettext_noop
 
 from apps.core.sentences import Sentence, sentence, sentence_match, sentence_translate
@@ -37,8 +38,14 @@ TEXTS: tuple[Sentence, ...] = (
 WHAT = (gettext_noop("garde"), gettext_noop("astreinte intervention"), gettext_noop("night of remote reading"))
 
 
+HOURS = re.compile(r"\b(\d+)\.(\d+) h\b")
+
+
 def roster_text(stored: str) -> str:
     """``stored`` in the active language, sentence by sentence (a sentence no pattern knows is kept as it is).
     Split first: a pattern that starts with a placeholder would otherwise swallow the sentences before it."""
     parts = re.split(r"(?<=[.)]) (?=[A-Z0-9])", stored) if stored else []
-    return " ".join(sentence_translate(TEXTS, p) if sentence_match(TEXTS, p) else p for p in parts)
+    text = " ".join(sentence_translate(TEXTS, p) if sentence_match(TEXTS, p) else p for p in parts)
+    # The checks write hours with a point ("1.5 h"): the reader's decimal separator ("1,5 h" in French).
+    sep = str(get_format("DECIMAL_SEPARATOR"))
+    return HOURS.sub(lambda m: f"{m[1]}{sep}{m[2]} h", text) if sep != "." else text

@@ -1,4 +1,4 @@
-"""Coordinator's coverage page, each radiologist's iCal feed and astreinte interventions."""
+"""Coordinator's coverage page and roster calendar, each radiologist's iCal feed and astreinte interventions."""
 
 from __future__ import annotations
 
@@ -21,16 +21,23 @@ from apps.accounts.models import Role, User
 from apps.core.admin_mixins import user_region_id
 from apps.core.errors import ApplicationError
 from apps.regions.calendar import PARIS
-from apps.rosters.models import Intervention, Shift, ShiftKind
-from apps.rosters.selectors import coverage_report, ical_token, shifts_for_radiologist
+from apps.rosters.models import Intervention, OnCallLine, Shift, ShiftKind, ShiftRole
+from apps.rosters.selectors import (
+    COVERAGE_STATES,
+    coverage_report,
+    coverage_state,
+    ical_token,
+    roster_calendar,
+    shifts_for_radiologist,
+)
 from apps.rosters.services import intervention_record
 
 
-@login_required
-def coverage(request: HttpRequest) -> HttpResponse:
+def _coordinator_region(request: HttpRequest) -> int:
+    """The region of the coordinator's pages (a superuser without one: the first region)."""
     user = request.user
     if not (user.is_superuser or getattr(user, "role", "") == Role.ARS_COORDINATOR):  # type: ignore[union-attr]
-        raise PermissionDenied("The coverage report is for the regional coordinator.")
+        raise PermissionDenied("The coordinator's roster pages are for the regional coordinator.")
     region_id = user_region_id(user)
     if region_id is None:
         from apps.regions.models import Region
@@ -39,21 +46,58 @@ def coverage(request: HttpRequest) -> HttpResponse:
         region_id = first.pk if first else None
     if region_id is None or region_id < 0:
         raise Http404("No region")
-    today = timezone.now().astimezone(PARIS).date()
+    return region_id
+
+
+def _day(request: HttpRequest, name: str, default: dt.date) -> dt.date:
     try:
-        week_start = dt.date.fromisoformat(request.GET.get("week", "")) if request.GET.get("week") else today
+        return dt.date.fromisoformat(request.GET[name]) if request.GET.get(name) else default
     except ValueError:
-        week_start = today
+        return default
+
+
+@login_required
+def coverage(request: HttpRequest) -> HttpResponse:
+    """Each requesting site x modality x PDS period of a week: covered, partly covered or uncovered."""
+    region_id = _coordinator_region(request)
+    week_start = _day(request, "week", timezone.now().astimezone(PARIS).date())
     report = coverage_report(region_id=region_id, week_start=week_start)
     rows: dict[tuple[str, str], list] = {}
     for cell in report.cells:
         rows.setdefault((cell.site_name, cell.modality), []).append(cell)
     periods = [c for c in report.cells if c.site_id == report.cells[0].site_id
                and c.modality == report.cells[0].modality] if report.cells else []
+    counts = {state: sum(1 for c in report.cells if coverage_state(c) == state) for state in COVERAGE_STATES}
     return render(request, "rosters/coverage.html", {
-        "report": report, "rows": [(site, mod, cells) for (site, mod), cells in rows.items()], "periods": periods,
+        "report": report, "rows": [(site, mod, [(c, coverage_state(c)) for c in cells])
+                                   for (site, mod), cells in rows.items()],
+        "periods": periods, "counts": counts,
         "week_start": week_start, "prev_week": week_start - dt.timedelta(days=7),
         "next_week": week_start + dt.timedelta(days=7), "gap_count": len(report.gaps)})
+
+
+CALENDAR_VIEWS = ("week", "month")
+
+
+@login_required
+def calendar(request: HttpRequest) -> HttpResponse:
+    """The region's roster by line, a week or a month: shifts coloured by kind, rule breaches flagged."""
+    region_id = _coordinator_region(request)
+    view = request.GET.get("view") if request.GET.get("view") in CALENDAR_VIEWS else "week"
+    day = _day(request, "day", timezone.now().astimezone(PARIS).date())
+    if view == "week":
+        first = day - dt.timedelta(days=day.weekday())
+        last, prev, following = first + dt.timedelta(days=6), first - dt.timedelta(days=7), first + dt.timedelta(days=7)
+    else:
+        first = day.replace(day=1)
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        last, prev = following - dt.timedelta(days=1), (first - dt.timedelta(days=1)).replace(day=1)
+    lines = list(OnCallLine.objects.filter(region_id=region_id, active=True).order_by("name").values_list("pk", "name"))
+    line_id = next((pk for pk, _name in lines if str(pk) == request.GET.get("line")), None)
+    cal = roster_calendar(region_id=region_id, first_day=first, last_day=last, line_id=line_id)
+    return render(request, "rosters/calendar.html", {
+        "cal": cal, "view": view, "first": first, "last": last, "prev": prev, "next": following,
+        "lines": lines, "line_id": line_id, "kinds": ShiftKind.choices, "roles": dict(ShiftRole.choices)})
 
 
 def ical_feed(request: HttpRequest, user_id: int, token: str) -> HttpResponse:

@@ -13,7 +13,7 @@ from apps.rosters.texts import roster_text
 
 @pytest.mark.parametrize(("stored", "french"), [
     ("Only 1.5 h of rest after the garde ending 30/11/2026 08:30: 11 hours are required.",
-     "Seulement 1.5 h de repos après la garde terminée le 30/11/2026 08:30 : 11 heures sont requises."),
+     "Seulement 1,5 h de repos après la garde terminée le 30/11/2026 08:30 : 11 heures sont requises."),
     ("9 on-calls in 12/2026: the region's limit is 8 per month.",
      "9 gardes ou astreintes en 12/2026 : la limite de la région est de 8 par mois."),
     ("unknown line 'Ligne X' in this region", "ligne de garde inconnue 'Ligne X' dans cette région"),
