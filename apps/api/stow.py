@@ -82,6 +82,8 @@ def parts_of(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
         headers = {k.strip().lower(): v.strip() for k, _, v in
                    (line.decode("latin-1").partition(":") for line in head.split(b"\r\n") if line)}
         parts.append((headers.get("content-type", "application/dicom"), data.removesuffix(b"\r\n")))
+    if not parts:
+        raise ApplicationError("The multipart body has no instance.")
     return parts
 
 

@@ -128,4 +128,8 @@ def test_only_a_sites_own_read_write_key_stores_for_it(stow: Any) -> None:
     r = requests.post(f"{url}/dicomweb/studies", data=b"x", timeout=30, headers={
         "Authorization": f"Bearer {keys['vierzon-rw']}", "Content-Type": "application/octet-stream"})
     assert r.status_code == 415
+    empty = requests.post(f"{url}/dicomweb/studies", data=b"--b--\r\n", timeout=30, headers={
+        "Authorization": f"Bearer {keys['vierzon-rw']}",
+        "Content-Type": 'multipart/related; type="application/dicom"; boundary=b'})
+    assert empty.status_code == 400
     assert Study.objects.count() == 1
