@@ -37,6 +37,7 @@ TITLES: dict[str, Any] = {
     "Coverage gaps (uncovered PDS stretches)": _("Coverage gaps (uncovered PDS stretches)"),
     "Criticality matrix (open risks)": _("Criticality matrix (open risks)"),
     "Risk register": _("Risk register"),
+    "Justification after acquisition per site": _("Justification after acquisition per site"),
 }
 
 COLUMNS: dict[str, Any] = {
@@ -63,6 +64,7 @@ COLUMNS: dict[str, Any] = {
     "level": _("Level"), "preventive_action": _("Preventive action"), "owner": _("Owner"),
     "due_date": _("Due date"), "last_review": _("Last review"), "next_review": _("Next review"),
     "review_overdue": _("Review overdue"),
+    "acquired_before_validation": _("Images before validation"), "share_pct": _("Share (%)"),
 }
 
 # Enumerated cell values the selectors write in English.
@@ -81,6 +83,10 @@ NOTES: dict[str, Any] = {
     "Interpretations are signed reports; emergency = vital or urgent requests.":
         _("Interpretations are signed reports; emergency = vital or urgent requests."),
     "The roster coverage report is not available.": _("The roster coverage report is not available."),
+    "Images that arrived before the remote radiologist validated the indication (or with no request). Reading "
+    "is never held for an emergency; the deviation is recorded on the case.":
+        _("Images that arrived before the remote radiologist validated the indication (or with no request). "
+          "Reading is never held for an emergency; the deviation is recorded on the case."),
 }
 
 

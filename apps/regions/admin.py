@@ -91,7 +91,7 @@ class EstablishmentAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
     fieldsets = (
         (None, {"fields": ("name", "finess", "kind", "is_public", "territory", "active")}),
         (_("Location and contact"), {"fields": ("address", "city", "department", "latitude", "longitude", "phone_24h")}),
-        (_("Expertise"), {"fields": ("subspecialties", "paediatric_ultrasound")}),
+        (_("Expertise"), {"fields": ("subspecialties", "paediatric_ultrasound", "ultrasound_ages")}),
     )
 
 

@@ -79,7 +79,8 @@ def demo_region_load(path: Path = DEMO_FILE) -> DemoContext:
         est, c = Establishment.objects.get_or_create(finess=e["finess"], defaults={
             "name": e["name"], "kind": e["kind"], "is_public": e["is_public"], "territory": territories[e["territory"]],
             "city": e["city"], "latitude": e["lat"], "longitude": e["lon"], "phone_24h": e["phone"],
-            "subspecialties": e.get("subspecialties", []), "paediatric_ultrasound": e.get("paediatric_us", False)})
+            "subspecialties": e.get("subspecialties", []), "paediatric_ultrasound": e.get("paediatric_us", False),
+            "ultrasound_ages": e.get("us_ages", "all")})
         ctx.count("establishments", c)
         ctx.establishments[e["key"]] = est
         if c:

@@ -121,6 +121,12 @@ class EstablishmentKind(models.TextChoices):
     RADIOLOGISTS_GROUP = "group", _("Radiologists' group (GIE)")
 
 
+class UltrasoundAges(models.TextChoices):
+    ALL = "all", _("Adults and children")
+    ADULTS = "adults", _("Adults only")
+    CHILDREN = "children", _("Children only")
+
+
 class Establishment(TimeStampedModel):
     name = models.CharField(_("name"), max_length=200)
     finess = models.CharField(_("FINESS number"), max_length=9, unique=True, validators=[validate_finess])
@@ -139,6 +145,11 @@ class Establishment(TimeStampedModel):
     phone_24h = models.CharField(_("24/7 phone"), max_length=30, blank=True)
     subspecialties = models.JSONField(_("sub-specialties offered"), default=list, blank=True)
     paediatric_ultrasound = models.BooleanField(_("paediatric ultrasound pole"), default=False)
+    # Which patients an ultrasound referral centre takes (apps.regions.ultrasound: "suitable").
+    ultrasound_ages = models.CharField(
+        _("ultrasound: patients accepted"), max_length=10, choices=UltrasoundAges.choices,
+        default=UltrasoundAges.ALL,
+        help_text=_("For an ultrasound referral centre: the age groups it receives (children are under 18)."))
     active = models.BooleanField(_("operational in the mesh"), default=True)
     history = HistoricalRecords()
 

@@ -19,6 +19,7 @@ from apps.regions.models import (
     Modality,
     Region,
 )
+from apps.regions.ultrasound import Centre, ReferralChoice, referral_choose
 
 
 def region_calendar_spec(region: Region, *, department: str = "") -> CalendarSpec:
@@ -89,25 +90,47 @@ def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * r * math.asin(math.sqrt(a))
 
 
-def nearest_ultrasound_referrals(site: Establishment, *, paediatric: bool = False) -> list[UltrasoundReferral]:
-    """Ultrasound referral centres of the site's region, nearest first, with estimated road time.
+def _travel_minutes(site: Establishment, centre: Establishment, region: Region) -> tuple[float, int] | None:
+    """Great-circle distance (km) and estimated road time: 1.3 x the distance at the region's configured speed."""
+    if None in (site.latitude, site.longitude, centre.latitude, centre.longitude):
+        return None
+    km = _haversine_km(float(site.latitude), float(site.longitude),  # type: ignore[arg-type]
+                       float(centre.latitude), float(centre.longitude))  # type: ignore[arg-type]
+    return km, math.ceil(km * 1.3 / max(region.travel_speed_kmh, 1) * 60)
 
-    Road distance is estimated as 1.3 x the great-circle distance at the region's configured speed.
-    """
+
+def _ultrasound_centres(site: Establishment) -> QuerySet[Establishment]:
+    return establishments_for_region(site.territory.region_id).filter(kind=EstablishmentKind.ULTRASOUND_CENTRE,
+                                                                      active=True)
+
+
+def nearest_ultrasound_referrals(site: Establishment, *, paediatric: bool = False) -> list[UltrasoundReferral]:
+    """Ultrasound referral centres of the site's region, nearest first, with estimated road time."""
     region = site.territory.region
     out: list[UltrasoundReferral] = []
-    qs = establishments_for_region(region.pk).filter(kind=EstablishmentKind.ULTRASOUND_CENTRE, active=True)
+    qs = _ultrasound_centres(site)
     if paediatric:
         qs = qs.filter(paediatric_ultrasound=True)
     for centre in qs:
-        if None in (site.latitude, site.longitude, centre.latitude, centre.longitude):
+        travel = _travel_minutes(site, centre, region)
+        if travel is None:
             continue
-        km = _haversine_km(float(site.latitude), float(site.longitude),  # type: ignore[arg-type]
-                           float(centre.latitude), float(centre.longitude))  # type: ignore[arg-type]
-        minutes = math.ceil(km * 1.3 / max(region.travel_speed_kmh, 1) * 60)
+        km, minutes = travel
         out.append(UltrasoundReferral(centre.pk, centre.name, centre.phone_24h, round(km, 1), minutes,
                                       minutes <= region.ultrasound_max_travel_minutes, centre.paediatric_ultrasound))
     return sorted(out, key=lambda r: r.travel_minutes)
+
+
+def ultrasound_referral_for(site: Establishment, *, child: bool) -> ReferralChoice:
+    """The ultrasound centre to send a patient of ``site`` to (the rule: ``apps.regions.ultrasound``)."""
+    region = site.territory.region
+    centres = []
+    for centre in _ultrasound_centres(site):
+        travel = _travel_minutes(site, centre, region)
+        if travel is not None:
+            centres.append(Centre(centre.pk, centre.name, centre.phone_24h, travel[1], ages=centre.ultrasound_ages,
+                                  paediatric=centre.paediatric_ultrasound))
+    return referral_choose(centres, child=child, bound_minutes=region.ultrasound_max_travel_minutes)
 
 
 def dicom_senders_active() -> list[tuple[str, str]]:

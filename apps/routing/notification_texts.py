@@ -17,6 +17,14 @@ TEXTS: tuple[Sentence, ...] = (
                           "%(minutes)s min."), "purpose"),
     sentence(gettext_noop("Case #%(case)s assigned to you by the coordinator (%(exam)s): %(reason)s. "
                           "Acknowledge within %(minutes)s min.")),
+    # apps.routing.redirections
+    sentence(gettext_noop("PDS: ultrasound received from %(site)s: not read remotely, redirect the patient")),
+    sentence(gettext_noop("Case #%(case)s (%(exam)s): send the patient to %(referral)s, about %(minutes)s min "
+                          "away, tel. %(phone)s.")),
+    sentence(gettext_noop("Case #%(case)s (%(exam)s): no ultrasound referral centre can take this patient; "
+                          "organise the ultrasound with the coordinator.")),
+    sentence(gettext_noop("Warning: no suitable ultrasound centre within %(bound)s min.")),
+    sentence(gettext_noop("Paediatric ultrasound pole: %(pole)s, about %(minutes)s min away.")),
 )
 
 

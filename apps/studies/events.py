@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 StudyIncidentKind = Literal["association_refused", "file_rejected", "duplicate_conflict", "storage_full",
-                            "late_series", "other"]
+                            "late_series", "ultrasound_received", "other"]
 IncidentSeverity = Literal["info", "warning", "critical"]
 
 

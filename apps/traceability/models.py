@@ -18,6 +18,7 @@ class IncidentKind(models.TextChoices):
     NOTIFICATION_FAILED = "notification_failed", _("Notification delivery failed")
     ESCALATED_TO_COORDINATOR = "escalated_coordinator", _("Escalated to the coordinator")
     NO_COVERAGE = "no_coverage", _("No on-call line covers the case")
+    ULTRASOUND_RECEIVED = "ultrasound_received", _("Ultrasound study received (not read remotely)")
     IMAGE_QUALITY = "image_quality", _("Image quality")
     NETWORK_OUTAGE = "network_outage", _("Network outage")
     OTHER = "other", _("Other")

@@ -129,6 +129,10 @@ class Case(models.Model):
     claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="claimed_cases", verbose_name=_("claimed by"))
     late_images = models.BooleanField(_("images arrived after the case was taken"), default=False)
+    # Justification after acquisition: the images came before the indication was validated (or with no
+    # request). Recorded, never blocking an emergency's reading (apps.worklist.justification).
+    acquired_before_validation = models.BooleanField(_("images acquired before the indication was validated"),
+                                                     default=False)
 
     # Stage timestamps (UTC).
     requested_at = models.DateTimeField(_("requested at"), db_index=True)
@@ -264,6 +268,7 @@ class CaseEventKind(models.TextChoices):
     REDIRECTED = "redirected", _("Redirected to ultrasound referral")
     IMAGES_COMPLETE = "images_complete", _("Images complete")
     LATE_IMAGES = "late_images", _("Late series received")
+    ACQUIRED_BEFORE_VALIDATION = "acquired_before_validation", _("Images acquired before validation")
     ASSIGNED = "assigned", _("Assigned")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
     DECLINED = "declined", _("Declined")

@@ -205,6 +205,19 @@ def unmatched_studies(*, user: Any) -> QuerySet[Any]:
             .select_related("case", "site").order_by("-last_received_at"))
 
 
+# How long an ultrasound study received by DICOM stays in the site's unmatched list (a night and the day after).
+ULTRASOUND_SHOWN_FOR = dt.timedelta(hours=24)
+
+
+def ultrasound_studies_received(*, user: Any, now: dt.datetime | None = None) -> QuerySet[Any]:
+    """Ultrasound studies of the user's site(s) received by DICOM lately: never read remotely, shown beside the
+    unmatched studies with the redirection (the centre to send the patient to), never offered for matching."""
+    since = (now or timezone.now()) - ULTRASOUND_SHOWN_FOR
+    return (Study.objects.filter(site_id__in=user_establishment_ids(user), ultrasound=True,
+                                 last_received_at__gte=since)
+            .select_related("case", "site").order_by("-last_received_at"))
+
+
 def requests_awaiting_images(*, user: Any) -> QuerySet[Case]:
     return (cases_visible_to(user)
             .filter(status__in=[CaseStatus.AWAITING_VALIDATION, CaseStatus.INFO_REQUESTED, CaseStatus.ACCEPTED],

@@ -21,14 +21,30 @@ SENTENCES: tuple[Sentence, ...] = (
     _s(gettext_noop("%(modality)s %(exam)s requested (%(urgency)s)"), "urgency", words=("modality",)),
     _s(gettext_noop("Ultrasound is not read remotely (the radiologist must hold the probe). Nearest ultrasound "
                     "referral: %(referral)s, about %(minutes)s min away, tel. %(phone)s. Warning: beyond the "
+                    "regional %(bound)s-minute bound. Paediatric ultrasound pole: %(pole)s, about "
+                    "%(pole_minutes)s min away.")),
+    _s(gettext_noop("Ultrasound is not read remotely (the radiologist must hold the probe). Nearest ultrasound "
+                    "referral: %(referral)s, about %(minutes)s min away, tel. %(phone)s. Paediatric ultrasound "
+                    "pole: %(pole)s, about %(pole_minutes)s min away.")),
+    _s(gettext_noop("Ultrasound is not read remotely (the radiologist must hold the probe). Nearest ultrasound "
+                    "referral: %(referral)s, about %(minutes)s min away, tel. %(phone)s. Warning: beyond the "
                     "regional %(bound)s-minute bound.")),
     _s(gettext_noop("Ultrasound is not read remotely (the radiologist must hold the probe). Nearest ultrasound "
                     "referral: %(referral)s, about %(minutes)s min away, tel. %(phone)s.")),
     _s(gettext_noop("Ultrasound is not read remotely and no ultrasound referral centre is configured for this "
                     "region.")),
+    _s(gettext_noop("Ultrasound is not read remotely and no ultrasound referral centre of this region takes "
+                    "this patient.")),
+    _s(gettext_noop("Ultrasound study received by DICOM for this redirected request: %(images)s images")),
     _s(gettext_noop("Study received without request: %(images)s images")),
     _s(gettext_noop("Images complete: %(series)s series, %(images)s images")),
     _s(gettext_noop("Late images received after completion: %(label)s")),
+    # apps.worklist.services.common (justification after acquisition)
+    _s(gettext_noop("Images arrived without a request (justification after acquisition)")),
+    _s(gettext_noop("Images arrived before the indication was validated (justification after acquisition): "
+                    "reading waits for the validation")),
+    _s(gettext_noop("Images arrived before the indication was validated (justification after acquisition): "
+                    "reading not held for an emergency")),
     _s(gettext_noop("Request cancelled: %(reason)s")),
     _s(gettext_noop("Request cancelled")),
     # apps.worklist.services.validation

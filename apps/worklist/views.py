@@ -82,7 +82,8 @@ def site_requests(request: AuthenticatedHttpRequest) -> HttpResponse:
                  details={"view": "site_requests", "case_ids": [c.pk for c in cases]})
     return render(request, "worklist/site_requests.html", {
         "rows_html": html, "version": _version(cases),
-        "unmatched_count": selectors.unmatched_studies(user=request.user).count()})
+        "unmatched_count": selectors.unmatched_studies(user=request.user).count()
+        + selectors.ultrasound_studies_received(user=request.user).count()})
 
 
 @clinical_login_required
@@ -152,10 +153,12 @@ def matching(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("worklist:matching")
     studies = list(selectors.unmatched_studies(user=request.user)[:100])
     requests = list(selectors.requests_awaiting_images(user=request.user)[:100])
+    ultrasound = list(selectors.ultrasound_studies_received(user=request.user)[:100])
     audit_record(action="list", object_type="studies.study", patient_data=True,
-                 details={"view": "matching", "study_ids": [s.pk for s in studies],
+                 details={"view": "matching", "study_ids": [s.pk for s in studies + ultrasound],
                           "case_ids": [c.pk for c in requests]})
-    return render(request, "worklist/matching.html", {"studies": studies, "requests": requests})
+    return render(request, "worklist/matching.html", {"studies": studies, "requests": requests,
+                                                      "ultrasound_studies": ultrasound})
 
 
 # --- Radiologist worklist ----------------------------------------------------------------------------------

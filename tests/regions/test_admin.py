@@ -52,7 +52,7 @@ def test_establishment_form_shows_clear_errors_and_edit_is_audited(coordinator_c
     data = {
         "name": site.name, "finess": "123", "kind": site.kind, "is_public": "on", "territory": site.territory_id,
         "active": "on", "address": "", "city": site.city, "latitude": "47.2", "longitude": "2.06",
-        "phone_24h": "02 48 00 00 00", "subspecialties": "[]",
+        "phone_24h": "02 48 00 00 00", "subspecialties": "[]", "ultrasound_ages": "all",
         "devices-TOTAL_FORMS": "0", "devices-INITIAL_FORMS": "0",
         "dicom_nodes-TOTAL_FORMS": "0", "dicom_nodes-INITIAL_FORMS": "0",
     }

@@ -33,6 +33,7 @@ from apps.dashboards.selectors.activity import activity_panel
 from apps.dashboards.selectors.actors import actors_panel
 from apps.dashboards.selectors.coverage import coverage_panel
 from apps.dashboards.selectors.load import load_panel
+from apps.dashboards.selectors.practice import practice_tables
 from apps.dashboards.selectors.risks import risks_panel, risks_with_review
 from apps.dashboards.selectors.scope import (
     EMERGENCY_URGENCIES,
@@ -99,6 +100,7 @@ def _tables(f: DashboardFilter, *, now: dt.datetime, panels: tuple[str, ...], us
         out.update(activity_panel(f, use_aggregates=use_aggregates))
     if "turnaround" in panels:
         out.update(turnaround_panel(f, use_aggregates=use_aggregates))
+        out.update(practice_tables(f))
     if "load" in panels:
         out.update(load_panel(f, use_aggregates=use_aggregates))
     if "actors" in panels:

@@ -49,10 +49,17 @@ def study_complete(*, study_id: int, cutoff: dt.datetime, now: dt.datetime | Non
             return False
         Study.objects.filter(pk=study_id).update(status=StudyStatus.COMPLETE, completed_at=now)
         study = Study.objects.get(pk=study_id)
-        case_id = None if study.ultrasound else study_case_attach(study_id=study_id)
+        # An ultrasound study is attached too (the worklist stores it as a redirected case, never routed): the
+        # site must hear that the patient goes to an ultrasound centre instead.
+        case_id = study_case_attach(study_id=study_id)
         if case_id is None:
             Study.objects.filter(pk=study_id).update(status=StudyStatus.NOT_ROUTED)
-            if not study.ultrasound:
+            if study.ultrasound:
+                study_incident(kind="ultrasound_received", establishment_id=study.site_id, study_id=study_id,
+                               case_id=Study.objects.filter(pk=study_id).values_list("case_id", flat=True).first(),
+                               summary="Ultrasound study received by DICOM: not read remotely, the patient is to "
+                                       "be redirected to an ultrasound referral centre")
+            else:
                 study_incident(kind="other", establishment_id=study.site_id, study_id=study_id,
                                summary=f"Study with modality {study.modality!r} stored but not routed")
         audit_record(action="update", obj=study, patient_data=True, establishment_id=study.site_id,

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from apps.core.errors import NotFoundError, PermissionDeniedError
 from apps.worklist.events import case_event_announce, case_routing_request
-from apps.worklist.models import Case, CaseEvent
+from apps.worklist.models import Case, CaseEvent, CaseEventKind
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +42,19 @@ def enqueue_routing(case_id: int) -> None:
     """Hand the case to routing once the transaction commits (routing registered how: apps.worklist.events)."""
     case_routing_request(case_id)
 
+
+def case_acquired_before_validation_record(*, case: Case, reading_held: bool, no_request: bool = False,
+                                           actor_id: int | None = None) -> None:
+    """Record on the case that its images came before its indication was validated (apps.worklist.justification):
+    the flag, which the dashboard counts, and the timeline event. Once per case."""
+    if case.acquired_before_validation:
+        return
+    Case.objects.filter(pk=case.pk).update(acquired_before_validation=True)
+    case.acquired_before_validation = True
+    case_event_add(case=case, kind=CaseEventKind.ACQUIRED_BEFORE_VALIDATION, actor_id=actor_id, message=(
+        "Images arrived without a request (justification after acquisition)" if no_request
+        else "Images arrived before the indication was validated (justification after acquisition): "
+             "reading waits for the validation" if reading_held
+        else "Images arrived before the indication was validated (justification after acquisition): "
+             "reading not held for an emergency"),
+        data={"urgency": case.urgency, "reading_held": reading_held, "no_request": no_request})

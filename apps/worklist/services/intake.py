@@ -14,11 +14,21 @@ from django.utils.translation import gettext as _
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, ConflictError, NotFoundError
 from apps.regions.models import Establishment, Modality
-from apps.regions.selectors import modality_for_dicom_code, nearest_ultrasound_referrals
+from apps.regions.selectors import (
+    modality_for_dicom_code,
+    nearest_ultrasound_referrals,
+    ultrasound_referral_for,
+)
+from apps.regions.ultrasound import CHILD_UNDER_YEARS, NONE_SUITABLE
 from apps.studies.models import Study
-from apps.worklist.identity import identity_errors
+from apps.worklist.identity import age_years, identity_errors
+from apps.worklist.justification import images_arrival
 from apps.worklist.models import OPEN_STATUSES, Case, CaseEventKind, CaseStatus, Origin
-from apps.worklist.services.common import case_event_add, enqueue_routing
+from apps.worklist.services.common import (
+    case_acquired_before_validation_record,
+    case_event_add,
+    enqueue_routing,
+)
 
 
 @dataclass(frozen=True)
@@ -102,23 +112,41 @@ def case_create(*, site_id: int, data: CaseInput, requested_by_id: int | None, o
     return case, True
 
 
-def _redirect_ultrasound(case: Case) -> None:
-    paediatric = (timezone.now().date() - case.patient_birth_date).days < 18 * 365
-    refs = nearest_ultrasound_referrals(case.site, paediatric=paediatric) or nearest_ultrasound_referrals(case.site)
-    if refs:
-        best = refs[0]
+def _redirect_ultrasound(case: Case, *, data: dict[str, Any] | None = None) -> None:
+    """Store the case as redirected, naming the nearest suitable ultrasound centre (apps.regions.ultrasound)."""
+    child = age_years(case.patient_birth_date, timezone.localdate()) < CHILD_UNDER_YEARS
+    choice = ultrasound_referral_for(case.site, child=child)
+    bound = case.site.territory.region.ultrasound_max_travel_minutes
+    best = choice.centre
+    if best is not None:
         msg = (f"Ultrasound is not read remotely (the radiologist must hold the probe). Nearest ultrasound "
                f"referral: {best.name}, about {best.travel_minutes} min away, tel. {best.phone}.")
-        if not best.within_bound:
-            msg += f" Warning: beyond the regional {case.site.territory.region.ultrasound_max_travel_minutes}-minute bound."
-        data = {"referral_id": best.establishment_id, "travel_minutes": best.travel_minutes,
-                "within_bound": best.within_bound}
+        if not choice.within_bound:
+            msg += f" Warning: beyond the regional {bound}-minute bound."
+        if choice.alternative is not None:
+            msg += (f" Paediatric ultrasound pole: {choice.alternative.name}, about "
+                    f"{choice.alternative.travel_minutes} min away.")
+        event_data = {"referral_id": best.establishment_id, "referral": best.name, "phone": best.phone,
+                      "travel_minutes": best.travel_minutes, "within_bound": choice.within_bound, "bound": bound,
+                      "child": child}
+        if choice.alternative is not None:
+            event_data.update(paediatric_pole_id=choice.alternative.establishment_id,
+                              paediatric_pole=choice.alternative.name,
+                              paediatric_pole_minutes=choice.alternative.travel_minutes)
+    elif choice.warning == NONE_SUITABLE and _has_ultrasound_centre(case):
+        msg = "Ultrasound is not read remotely and no ultrasound referral centre of this region takes this patient."
+        event_data = {"child": child}
     else:
         msg = "Ultrasound is not read remotely and no ultrasound referral centre is configured for this region."
-        data = {}
+        event_data = {"child": child}
+    event_data.update(data or {})
     Case.objects.filter(pk=case.pk).update(status=CaseStatus.REDIRECTED, validation_note=msg)
     case.status, case.validation_note = CaseStatus.REDIRECTED, msg
-    case_event_add(case=case, kind=CaseEventKind.REDIRECTED, message=msg[:300], data=data)
+    case_event_add(case=case, kind=CaseEventKind.REDIRECTED, message=msg[:300], data=event_data)
+
+
+def _has_ultrasound_centre(case: Case) -> bool:
+    return bool(nearest_ultrasound_referrals(case.site))
 
 
 MATCH_WINDOW = dt.timedelta(hours=12)
@@ -137,7 +165,8 @@ def case_attach_study(*, study_id: int) -> Case | None:
     if study.case_id:
         return study.case
     modality = modality_for_dicom_code(study.modality.split("\\")[0])
-    if modality is not None and not modality.teleradiology_eligible:
+    if study.ultrasound or (modality is not None and not modality.teleradiology_eligible):
+        _ultrasound_study_redirect(study, modality)
         return None
     case = case_match_for_study(study, modality_code=modality.code if modality else "")
     now = timezone.now()
@@ -145,12 +174,7 @@ def case_attach_study(*, study_id: int) -> Case | None:
         if modality is None:
             return None
         case = Case.objects.create(
-            site=study.site, origin=Origin.DICOM, modality=modality, requested_at=now,
-            patient_birth_name=(study.patient_name.split("^")[0] or "UNKNOWN")[:100],
-            patient_first_names=(study.patient_name.split("^")[1] if "^" in study.patient_name else "")[:200],
-            patient_sex=study.patient_sex if study.patient_sex in ("F", "M") else "U",
-            patient_birth_date=study.patient_birth_date or dt.date(1900, 1, 1),
-            local_patient_id=study.patient_id, accession_number=study.accession_number,
+            site=study.site, origin=Origin.DICOM, modality=modality, requested_at=now, **_dicom_patient_fields(study),
             clinical_question="(study received without a request: see the requesting site)",
             exam=study.description or modality.label, status=CaseStatus.AWAITING_READING,
             images_complete_at=study.completed_at or now)
@@ -158,17 +182,71 @@ def case_attach_study(*, study_id: int) -> Case | None:
                      details={"origin": "dicom", "study_uid": study.study_uid})
         case_event_add(case=case, kind=CaseEventKind.IMAGES_COMPLETE,
                        message=f"Study received without request: {study.num_instances} images")
+        case_acquired_before_validation_record(case=case, reading_held=False, no_request=True)
     else:
-        updates: dict[str, Any] = {"images_complete_at": study.completed_at or now}
-        if case.status in (CaseStatus.ACCEPTED, CaseStatus.AWAITING_VALIDATION, CaseStatus.INFO_REQUESTED):
-            updates["status"] = CaseStatus.AWAITING_READING
-        Case.objects.filter(pk=case.pk).update(**updates)
+        arrival = images_arrival(status=case.status, urgency=case.urgency)
+        Case.objects.filter(pk=case.pk).update(images_complete_at=study.completed_at or now, status=arrival.status)
         case.refresh_from_db()
         case_event_add(case=case, kind=CaseEventKind.IMAGES_COMPLETE,
                        message=f"Images complete: {study.num_series} series, {study.num_instances} images",
                        data={"study_uid": study.study_uid})
+        if arrival.deviation:
+            case_acquired_before_validation_record(case=case, reading_held=arrival.reading_held)
     Study.objects.filter(pk=study.pk).update(case=case)
     return case
+
+
+def _ultrasound_study_redirect(study: Study, modality: Modality | None) -> Case | None:
+    """An ultrasound study came by DICOM: it is never routed, but nobody may miss it. It joins the redirected
+    ultrasound request it belongs to, or becomes a redirected case of origin 'dicom' whose timeline names the
+    centre to send the patient to (routing tells the site and the coordinator: apps.routing.redirections)."""
+    modality = modality if modality is not None and not modality.teleradiology_eligible else (
+        Modality.objects.filter(teleradiology_eligible=False).order_by("code").first())
+    if modality is None:
+        return None  # no ultrasound in the catalogue: the gateway's incident is all there is
+    case = _redirected_request_for(study, modality_code=modality.code)
+    if case is not None:
+        Study.objects.filter(pk=study.pk).update(case=case)
+        case_event_add(case=case, kind=CaseEventKind.IMAGES_COMPLETE,
+                       message=f"Ultrasound study received by DICOM for this redirected request: "
+                               f"{study.num_instances} images", data={"study_uid": study.study_uid})
+        return case
+    case = Case.objects.create(
+        site=study.site, origin=Origin.DICOM, modality=modality, requested_at=timezone.now(),
+        status=CaseStatus.REDIRECTED, **_dicom_patient_fields(study),
+        clinical_question="(study received without a request: see the requesting site)",
+        exam=study.description or modality.label, images_complete_at=study.completed_at or timezone.now())
+    audit_record(action="create", obj=case, patient_data=True, establishment_id=study.site_id,
+                 details={"origin": "dicom", "study_uid": study.study_uid, "ultrasound": True})
+    Study.objects.filter(pk=study.pk).update(case=case)
+    case_event_add(case=case, kind=CaseEventKind.IMAGES_COMPLETE,
+                   message=f"Study received without request: {study.num_instances} images")
+    _redirect_ultrasound(case, data={"origin": Origin.DICOM, "study_uid": study.study_uid})
+    return case
+
+
+def _dicom_patient_fields(study: Study) -> dict[str, Any]:
+    return {"patient_birth_name": (study.patient_name.split("^")[0] or "UNKNOWN")[:100],
+            "patient_first_names": (study.patient_name.split("^")[1] if "^" in study.patient_name else "")[:200],
+            "patient_sex": study.patient_sex if study.patient_sex in ("F", "M") else "U",
+            "patient_birth_date": study.patient_birth_date or dt.date(1900, 1, 1),
+            "local_patient_id": study.patient_id, "accession_number": study.accession_number}
+
+
+def _redirected_request_for(study: Study, *, modality_code: str) -> Case | None:
+    """The ultrasound request typed for this study (already redirected): by accession number, else by patient
+    id within the matching window."""
+    cases = Case.objects.filter(site_id=study.site_id, modality_id=modality_code, status=CaseStatus.REDIRECTED,
+                                studies__isnull=True).exclude(origin=Origin.DICOM)
+    if study.accession_number:
+        found = cases.filter(accession_number=study.accession_number).order_by("-requested_at").first()
+        if found:
+            return found
+    if study.patient_id:
+        ref = study.study_datetime or study.first_received_at or timezone.now()
+        return (cases.filter(local_patient_id=study.patient_id, requested_at__gte=ref - MATCH_WINDOW,
+                             requested_at__lte=ref + MATCH_WINDOW).order_by("-requested_at").first())
+    return None
 
 
 def case_attach_complete_study(*, study_id: int) -> int | None:

@@ -11,8 +11,14 @@ from django.utils.translation import gettext as _
 from apps.audit.services import audit_record
 from apps.core.errors import ConflictError, PermissionDeniedError
 from apps.studies.models import Study
+from apps.worklist.justification import images_arrival
 from apps.worklist.models import OPEN_STATUSES, Case, CaseEventKind, CaseStatus, Origin
-from apps.worklist.services.common import case_event_add, enqueue_routing, lock_case
+from apps.worklist.services.common import (
+    case_acquired_before_validation_record,
+    case_event_add,
+    enqueue_routing,
+    lock_case,
+)
 
 # --- Manual matching of a study to a request ---------------------------------------------------------------
 
@@ -40,8 +46,8 @@ def study_match_manual(*, study_id: int, case_id: int, user: Any) -> Case:
     now = timezone.now()
     Study.objects.filter(pk=study.pk).update(case=target)
     target.images_complete_at = study.completed_at or now
-    if target.status in (CaseStatus.ACCEPTED, CaseStatus.AWAITING_VALIDATION, CaseStatus.INFO_REQUESTED):
-        target.status = CaseStatus.AWAITING_READING
+    arrival = images_arrival(status=target.status, urgency=target.urgency)
+    target.status = arrival.status
     if not target.accession_number and study.accession_number:
         target.accession_number = study.accession_number
     target.save(update_fields=["images_complete_at", "status", "accession_number", "updated_at"])
@@ -50,6 +56,8 @@ def study_match_manual(*, study_id: int, case_id: int, user: Any) -> Case:
     case_event_add(case=target, kind=CaseEventKind.IMAGES_COMPLETE, actor_id=user.pk,
                    message=f"Study matched by hand: {study.num_series} series, {study.num_instances} images",
                    data={"study_uid": study.study_uid, "manual": True})
+    if arrival.deviation:
+        case_acquired_before_validation_record(case=target, reading_held=arrival.reading_held, actor_id=user.pk)
     if placeholder is not None:
         placeholder.status, placeholder.cancelled_at = CaseStatus.CANCELLED, now
         placeholder.save(update_fields=["status", "cancelled_at", "updated_at"])
