@@ -54,7 +54,7 @@ def test_main_pages_of_each_role_have_no_serious_axe_violation(live_demo: Any, p
     pages = {
         "radiologue": ["/worklist/", f"/worklist/c/{case.public_id}/", f"/worklist/c/{case.public_id}/viewer/"],
         "urgentiste": ["/worklist/site/", "/worklist/request/new/", f"/worklist/c/{case.public_id}/"],
-        "coordinateur": ["/dashboard/", "/rosters/coverage/"],
+        "coordinateur": ["/dashboard/", "/rosters/coverage/", "/rosters/calendar/", "/rosters/calendar/?view=month"],
     }
     port = free_port()
     base = f"http://127.0.0.1:{port}"

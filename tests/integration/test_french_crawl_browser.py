@@ -81,10 +81,15 @@ def _pages(cases: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
     return {
         "coordinateur": [("dashboard", "/dashboard/"), ("coverage", "/rosters/coverage/"),
                          ("calendar-week", "/rosters/calendar/"), ("calendar-month", "/rosters/calendar/?view=month"),
-                         ("console", "/routing/console/"), ("requests", "/worklist/site/")],
+                         ("console", "/routing/console/"), ("requests", "/worklist/site/"),
+                         ("admin", "/admin/"), ("admin-shifts", "/admin/rosters/shift/"),
+                         ("admin-interventions", "/admin/rosters/intervention/"),
+                         ("notifications", "/routing/notifications/")],
         "urgentiste": [("requests", "/worklist/site/"), ("request-form", "/worklist/request/new/"),
                        ("case-waiting", f"/worklist/c/{c['waiting']}/"),
-                       ("case-signed", f"/worklist/c/{c['signed']}/")],
+                       ("case-signed", f"/worklist/c/{c['signed']}/"),
+                       ("tele-act-record", f"/traceability/cases/{c['signed']}/record/"),
+                       ("notifications", "/routing/notifications/")],
         "radiologue": [("worklist", "/worklist/"), ("case", f"/worklist/c/{c['reading']}/"),
                        ("viewer", f"/worklist/c/{c['reading']}/viewer/"),
                        ("case-signed", f"/worklist/c/{c['signed']}/"), ("interventions", "/rosters/interventions/")],
@@ -138,7 +143,8 @@ def test_each_role_reads_its_pages_in_french_at_desktop_and_phone_width(live_dem
                     browser_login(driver, base, username)
                     for name, path in role_pages:
                         driver.get(base + path)
-                        wait_until(lambda d=driver: d.find_elements(By.TAG_NAME, "main"), timeout=20, message=path)
+                        wait_until(lambda d=driver: d.find_elements(By.CSS_SELECTOR, "main, #content"), timeout=20,
+                                   message=path)
                         assert driver.execute_script("return document.documentElement.lang") == "fr", path
                         text = driver.find_element(By.TAG_NAME, "body").text
                         words = sorted(set(ENGLISH_RE.findall(text)))
