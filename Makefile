@@ -19,7 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
+# The OHIF viewer (pinned @ohif/app from the npm registry, scripts/install_ohif.py) when npm is there; without npm
+# or the registry it says so and the platform keeps its server-rendered viewer: never fails the install.
 install: $(VENV)/.installed
+	-@$(PY) scripts/install_ohif.py
 
 # Embedded default, or production with DJANGO_DEBUG=0 (+ secret key, hosts, PostgreSQL, Redis): prepare_platform
 # migrates, collects static files in production, loads the demo unless production without PDS_LOAD_DEMO=1.

@@ -289,6 +289,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- DICOM gateway ----------------------------------------------------------
+# The OHIF viewer release installed by `make install` (scripts/install_ohif.py), served under /ohif/.
+PDS_OHIF_ROOT = env.path("PDS_OHIF_ROOT", default=str(BASE_DIR / "var" / "ohif"))
 PDS_DICOM_AET = env.str("PDS_DICOM_AET", default="PDS_GATEWAY")
 PDS_DICOM_HOST = env.str("PDS_DICOM_HOST", default="127.0.0.1")
 PDS_DICOM_PORT = env.int("PDS_DICOM_PORT", default=11112)

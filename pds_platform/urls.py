@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from apps.core import views as core_views
+from apps.worklist import ohif_release
 from pds_platform import health
 
 admin.site.site_header = _("PDS Platform – regional administration")
@@ -25,6 +26,7 @@ urlpatterns = [
     path("traceability/", include("apps.traceability.urls")),
     path("api/", include("apps.api.urls")),
     path("dicomweb/", include("apps.api.dicomweb_urls")),
+    path(ohif_release.PREFIX.strip("/") + "/", include("apps.worklist.ohif_urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
+
+# What the view answers: a page (HttpResponse) or a file (FileResponse, streamed).
+R = TypeVar("R", bound=HttpResponseBase)
 
 
 class AuthenticatedHttpRequest(HttpRequest):
@@ -60,9 +64,9 @@ def second_factor_url(request: HttpRequest, next_path: str = "") -> str:
     return f"{target}?{urlencode({'next': next_path})}" if next_path else target
 
 
-def clinical_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def clinical_login_required(view: Callable[..., R]) -> Callable[..., R | HttpResponse]:
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> R | HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not second_factor_ok(request):

@@ -109,6 +109,10 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "worklist:report_pdf": {READ: CASE_READERS},
     "worklist:viewer": {READ: IMAGE_READERS},
     "worklist:slice": {READ: IMAGE_READERS},
+    # The OHIF viewer (its code; the images come through /dicomweb/ and its visibility rule).
+    "worklist:ohif": {READ: IMAGE_READERS},
+    "ohif:app": {READ: IMAGE_READERS},
+    "ohif:file": {READ: IMAGE_READERS},
     # Case actions (POST /worklist/c/<id>/do/<name>): the radiologist's acts; the site answers questions.
     "worklist:action": {
         "validate": roles(RADIOLOGIST),

@@ -11,3 +11,11 @@ DICOM_SENDER_PROVIDERS: list[Callable[[], list[tuple[str, str]]]] = []
 
 def dicom_senders() -> list[tuple[str, str]]:
     return [sender for provider in DICOM_SENDER_PROVIDERS for sender in provider()]
+
+
+# Each provider returns lines about the web app's optional parts (the OHIF viewer installed or not).
+WEB_STATUS_PROVIDERS: list[Callable[[], list[str]]] = []
+
+
+def web_status() -> list[str]:
+    return [line for provider in WEB_STATUS_PROVIDERS for line in provider()]

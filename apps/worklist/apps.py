@@ -7,8 +7,10 @@ class WorklistConfig(AppConfig):
     verbose_name = _("Worklist")
 
     def ready(self) -> None:
+        from apps.core.banner import WEB_STATUS_PROVIDERS
         from apps.core.views import ROLE_HOME
         from apps.studies.events import study_case_attach_register, study_late_images_subscribe
+        from apps.worklist.ohif import ohif_status
         from apps.worklist.services import case_attach_complete_study, case_late_images_record
 
         ROLE_HOME.setdefault("radiologist", "worklist:worklist")
@@ -18,3 +20,4 @@ class WorklistConfig(AppConfig):
         # timeline. Routing names its own task there (apps.routing.apps).
         study_case_attach_register(case_attach_complete_study)
         study_late_images_subscribe(case_late_images_record)
+        WEB_STATUS_PROVIDERS.append(lambda: [ohif_status()])

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.worklist import viewer, views
+from apps.worklist import ohif, viewer, views
 
 app_name = "worklist"
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("c/<uuid:public_id>/live", views.case_live, name="case_live"),
     path("c/<uuid:public_id>/report.pdf", views.case_report_pdf, name="report_pdf"),
     path("c/<uuid:public_id>/viewer/", viewer.viewer, name="viewer"),
+    path("c/<uuid:public_id>/ohif/", ohif.case_ohif, name="ohif"),
     path("c/<uuid:public_id>/instances/<int:instance_id>.png", viewer.slice_png, name="slice"),
     path("c/<uuid:public_id>/do/<slug:name>", views.case_action, name="action"),
 ]

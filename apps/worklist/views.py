@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import (
@@ -30,7 +31,7 @@ from apps.accounts.decorators import AuthenticatedHttpRequest, clinical_login_re
 from apps.audit.services import audit_read, audit_record
 from apps.core.errors import ApplicationError
 from apps.core.redirects import safe_next
-from apps.worklist import selectors, services
+from apps.worklist import ohif_release, selectors, services
 from apps.worklist.forms import CaseRequestForm
 from apps.worklist.models import Case, ExpertRequest, Report, ReportStatus
 from apps.worklist.presentation import fmt_duration as _fmt_duration
@@ -180,8 +181,9 @@ def _worklist_rows(request: HttpRequest) -> tuple[str, list[Case]]:
             c.escalation_left = _fmt_duration(left) if left.total_seconds() > 0 else _("overdue")  # type: ignore[attr-defined]
             c.escalation_overdue = left.total_seconds() <= 0  # type: ignore[attr-defined]
     experts = list(selectors.expert_requests_for(request.user))
-    html = render_to_string("worklist/_worklist_rows.html", {"cases": cases, "experts": experts, "user": request.user},
-                            request=request)
+    html = render_to_string("worklist/_worklist_rows.html", {
+        "cases": cases, "experts": experts, "user": request.user,
+        "ohif_installed": ohif_release.installed(settings.PDS_OHIF_ROOT)}, request=request)
     return html, cases
 
 
@@ -254,7 +256,7 @@ def case_detail(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRespon
             "referral_lines": selectors.referral_lines(case),
             "handoff_to": selectors.radiologists_for_handoff(case, exclude_id=request.user.pk),
             "my_expert_requests": case.expert_requests.filter(expert=request.user, status="open"),
-            "has_studies": case.studies.exists(),
+            "has_studies": case.studies.exists(), "ohif_installed": ohif_release.installed(settings.PDS_OHIF_ROOT),
         })
     return render(request, "worklist/case_detail.html", ctx)
 

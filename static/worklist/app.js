@@ -31,6 +31,14 @@
     setInterval(poll, POLL_MS);
   });
 
+  // "Read" on a worklist row: the images open in OHIF in the second window (target pds-ohif, reused by every
+  // case, so it follows the case being read) and this window goes to the case page, with its report editor.
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest ? e.target.closest("a.ohif-link[data-follow]") : null;
+    if (!link) return;
+    setTimeout(function () { window.location.href = link.getAttribute("data-follow"); }, 0);
+  });
+
   // Report editor: autosave the draft a moment after typing stops, and on leaving a field.
   var form = document.getElementById("report-form");
   if (form) {

@@ -88,3 +88,32 @@ def write_study(directory: Path, series: list[SeriesSpec], *, study_uid: str | N
             ds.save_as(path, enforce_file_format=True)
             files.append(path)
     return study_uid, files
+
+
+def store_study(root: Path, site: object, *, case: object = None, series: int = 1, slices: int = 3, rows: int = 8,
+                cols: int = 6, patient: str = "DUPONT^JEAN", patient_id: str = "PAT-1",
+                study_uid: str | None = None) -> object:
+    """A complete study written under the image store ``root`` and recorded (Study, Series, Instance rows), as
+    the gateway leaves it; attached to ``case`` when given."""
+    from django.utils import timezone
+
+    from apps.studies.models import Instance, Series, Study
+
+    study_uid = study_uid or generate_uid()
+    study = Study.objects.create(study_uid=study_uid, site=site, case=case, modality="CT", status="complete",
+                                 patient_name=patient, patient_id=patient_id, accession_number="ACC-9",
+                                 study_datetime=timezone.now(), num_series=series, num_instances=series * slices)
+    for s in range(1, series + 1):
+        row = Series.objects.create(study=study, series_uid=generate_uid(), number=s, modality="CT",
+                                    description=f"Axial {s}", num_instances=slices)
+        for n in range(1, slices + 1):
+            ds = make_instance(study_uid=study_uid, series_uid=row.series_uid, number=n, series_number=s,
+                               rows=rows, cols=cols, patient_name=patient, patient_id=patient_id, seed=s)
+            rel = f"{study_uid}/{row.series_uid}/{n}.dcm"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            ds.save_as(root / rel, enforce_file_format=True)
+            Instance.objects.create(series=row, study=study, sop_instance_uid=ds.SOPInstanceUID,
+                                    sop_class_uid=ds.SOPClassUID, transfer_syntax_uid=ds.file_meta.TransferSyntaxUID,
+                                    instance_number=n, path=rel, size=(root / rel).stat().st_size,
+                                    sha256="0" * 64, received_at=timezone.now())
+    return study

@@ -22,7 +22,7 @@ from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from apps.core.banner import dicom_senders
+from apps.core.banner import dicom_senders, web_status
 from apps.core.supervisor import Supervisor
 
 DEMO_PASSWORD = "pds-demo-2026"  # noqa: S105 - the published password of the demo region's accounts
@@ -115,6 +115,7 @@ class Command(BaseCommand):
             f"  Dashboard .......... {base}/dashboard/",
             f"  API docs (OpenAPI) . {base}/api/docs/",
             f"  Health ............. {base}/healthz",
+            *(f"  {line}" for line in web_status()),
             "",
         ]
         if demo:
