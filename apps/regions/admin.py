@@ -16,6 +16,7 @@ from apps.regions.models import (
     Modality,
     PoolingZone,
     Region,
+    ServiceLevel,
     Territory,
 )
 
@@ -25,13 +26,22 @@ class ExtraClosedDayInline(admin.TabularInline):
     extra = 0
 
 
+class ServiceLevelInline(admin.TabularInline):
+    model = ServiceLevel
+    max_num = 3
+
+    def get_extra(self, request, obj=None, **kwargs):  # type: ignore[no-untyped-def]
+        # A region without its three rows (created since the migration seeded the others) shows blank ones.
+        return 3 - (obj.service_levels.count() if obj is not None else 0)
+
+
 @admin.register(Region)
 class RegionAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
     region_path = "id"
     list_display = ("name", "code", "weekday_night_start", "weekday_night_end",
                     "max_on_calls_per_month")
     search_fields = ("name", "code")
-    inlines = [ExtraClosedDayInline]
+    inlines = [ExtraClosedDayInline, ServiceLevelInline]
 
     def get_queryset(self, request):  # type: ignore[no-untyped-def]
         from apps.core.admin_mixins import user_region_id

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.regions.models import (
+    SERVICE_LEVEL_DEFAULTS,
     Agreement,
     DicomNode,
     Establishment,
@@ -26,6 +27,7 @@ from apps.regions.models import (
     Modality,
     PoolingZone,
     Region,
+    ServiceLevel,
     Territory,
 )
 
@@ -60,6 +62,8 @@ def demo_region_load(path: Path = DEMO_FILE) -> DemoContext:
         code=r["code"], defaults={"name": r["name"], "max_on_calls_per_month": r["max_on_calls_per_month"]})
     ctx = DemoContext(region=region)
     ctx.count("regions", created)
+    for urgency, stages in SERVICE_LEVEL_DEFAULTS.items():
+        ServiceLevel.objects.get_or_create(region=region, urgency=urgency, defaults=stages)
     for m in spec["modalities"]:
         _, c = Modality.objects.get_or_create(code=m["code"], defaults={
             "label": m["label"], "dicom_codes": m["dicom"], "teleradiology_eligible": m["eligible"],

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.regions.calendar import PARIS, CalendarSpec
 from apps.regions.models import (
+    SERVICE_LEVEL_DEFAULTS,
     Agreement,
     AgreementStatus,
     DicomNode,
@@ -18,6 +19,7 @@ from apps.regions.models import (
     EstablishmentKind,
     Modality,
     Region,
+    ServiceLevel,
 )
 from apps.regions.ultrasound import Centre, ReferralChoice, referral_choose
 
@@ -36,6 +38,19 @@ def region_calendar_spec(region: Region, *, department: str = "") -> CalendarSpe
 def site_calendar_spec(site: Establishment) -> CalendarSpec:
     """The PDS calendar of one establishment: its region's hours, its department's public holidays."""
     return region_calendar_spec(site.territory.region, department=site.department_code)
+
+
+STAGE_KEYS = ("request_validation", "images_assigned", "assigned_acknowledged", "acknowledged_signed",
+              "request_signed")
+
+
+def service_levels(region_id: int) -> dict[str, dict[str, int]]:
+    """The region's turnaround targets in minutes, urgency -> stage -> minutes (the defaults where the region set
+    none). The dashboard, the worklist's colours and the overdue-report alert all read these."""
+    out = {u: dict(stages) for u, stages in SERVICE_LEVEL_DEFAULTS.items()}
+    for row in ServiceLevel.objects.filter(region_id=region_id).values("urgency", *STAGE_KEYS):
+        out[row["urgency"]] = {k: row[k] for k in STAGE_KEYS}
+    return out
 
 
 def modality_for_dicom_code(code: str) -> Modality | None:

@@ -17,6 +17,10 @@ TEXTS: tuple[Sentence, ...] = (
                           "%(minutes)s min."), "purpose"),
     sentence(gettext_noop("Case #%(case)s assigned to you by the coordinator (%(exam)s): %(reason)s. "
                           "Acknowledge within %(minutes)s min.")),
+    # apps.routing.sla
+    sentence(gettext_noop("PDS alert: report overdue on case #%(case)s (%(modality)s, %(site)s)"),
+             words=("modality",)),
+    sentence(gettext_noop("Acknowledged by %(who)s; target %(minutes)s min after acknowledgement.")),
     # apps.routing.redirections
     sentence(gettext_noop("PDS: ultrasound received from %(site)s: not read remotely, redirect the patient")),
     sentence(gettext_noop("Case #%(case)s (%(exam)s): send the patient to %(referral)s, about %(minutes)s min "

@@ -15,14 +15,17 @@ from apps.routing.services import (
     notifications_pending_redrive,
     unassigned_reconcile,
 )
+from apps.routing.sla import reports_overdue_alert
 
 ESCALATION_TICK_SECONDS = 2.0
 RECONCILE_SECONDS = 30.0
 NOTIFICATION_REDRIVE_SECONDS = 60.0
+REPORTS_OVERDUE_SECONDS = 30.0
 
 BEAT_SCHEDULE = {
     "routing-escalations": {"task": "routing.escalate_due", "schedule": ESCALATION_TICK_SECONDS},
     "routing-reconcile-unassigned": {"task": "routing.reconcile_unassigned", "schedule": RECONCILE_SECONDS},
+    "routing-reports-overdue": {"task": "routing.reports_overdue", "schedule": REPORTS_OVERDUE_SECONDS},
     "routing-redrive-notifications": {"task": "routing.redrive_notifications",
                                       "schedule": NOTIFICATION_REDRIVE_SECONDS},
 }
@@ -67,3 +70,10 @@ def reoffer_waiting(region_id: int) -> int:
 def redrive_notifications() -> int:
     with acting_as(channel="worker", user_id=None, username="routing"):
         return notifications_pending_redrive()
+
+
+@shared_task(name="routing.reports_overdue", acks_late=True)
+def reports_overdue() -> int:
+    """Alert the coordinator of acknowledged cases past their report target (apps.routing.sla)."""
+    with acting_as(channel="worker", user_id=None, username="routing"):
+        return reports_overdue_alert()

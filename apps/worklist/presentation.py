@@ -7,11 +7,12 @@ import datetime as dt
 
 from django.utils.translation import ngettext
 
+from apps.regions.models import SERVICE_LEVEL_DEFAULTS
 from apps.worklist.identity import age_years
 
-# Request -> signed report, per urgency, in minutes: the regional targets the dashboard's turnaround panel
-# holds the p90 to (apps.dashboards.selectors.turnaround, stage "request_signed").
-SLA_TARGET_MINUTES: dict[str, int] = {"vital": 60, "urgent": 180, "deferred": 720}
+# Request -> signed report, per urgency, in minutes: the defaults of the regional targets; a case is measured
+# against its region's own (apps.regions.selectors.service_levels, stage "request_signed"), as the dashboard.
+SLA_TARGET_MINUTES: dict[str, int] = {u: s["request_signed"] for u, s in SERVICE_LEVEL_DEFAULTS.items()}
 # Below half the target a case is on time ("ok"), then "warn" until the target, then "late".
 SLA_WARN_FRACTION = 0.5
 
@@ -23,9 +24,11 @@ def fmt_duration(delta: dt.timedelta | None) -> str:
     return f"{minutes // 60} h {minutes % 60:02d}" if minutes >= 60 else f"{minutes} min"
 
 
-def sla_level(urgency: str, waited: dt.timedelta) -> str:
-    """``ok``, ``warn`` or ``late`` for a case of this urgency that has waited this long."""
-    target = SLA_TARGET_MINUTES.get(urgency, SLA_TARGET_MINUTES["urgent"])
+def sla_level(urgency: str, waited: dt.timedelta, targets: dict[str, int] | None = None) -> str:
+    """``ok``, ``warn`` or ``late`` for a case of this urgency that has waited this long (``targets``: request ->
+    signed report per urgency, the region's; the defaults when not given)."""
+    targets = targets or SLA_TARGET_MINUTES
+    target = targets.get(urgency, targets.get("urgent", SLA_TARGET_MINUTES["urgent"]))
     minutes = waited.total_seconds() / 60
     if minutes >= target:
         return "late"

@@ -76,6 +76,9 @@ SENTENCES: tuple[Sentence, ...] = (
     _s(gettext_noop("Automatic routing failed (%(detail)s); retried automatically")),
     _s(gettext_noop("Not acknowledged by %(who)s in time: escalating")),
     _s(gettext_noop("Acknowledged by %(who)s")),
+    # apps.routing.sla
+    _s(gettext_noop("Report overdue: acknowledged by %(who)s, target %(minutes)s min after acknowledgement: the "
+                    "coordinator is alerted")),
     _s(gettext_noop("%(channel)s alert could not be delivered: escalating without waiting")),
 )
 

@@ -20,6 +20,8 @@ from apps.dashboards.selectors.scope import (
     period_split,
 )
 from apps.dashboards.turnaround import TIMESTAMP_FIELDS, case_record, records_pack, turnaround_rows
+from apps.regions.models import SERVICE_LEVEL_DEFAULTS
+from apps.regions.selectors import service_levels
 
 # Stages of turnaround: (key, label, start field, end field).
 STAGES: tuple[tuple[str, str, str, str], ...] = (
@@ -30,15 +32,8 @@ STAGES: tuple[tuple[str, str, str, str], ...] = (
     ("request_signed", "request → signed report", "requested_at", "signed_at"),
 )
 
-# Regional targets per urgency, in minutes (p90 should stay under them). None: no target for that stage.
-TURNAROUND_TARGET_MINUTES: dict[str, dict[str, float | None]] = {
-    "vital": {"request_validation": 10, "images_assigned": 5, "assigned_acknowledged": 5,
-              "acknowledged_signed": 30, "request_signed": 60},
-    "urgent": {"request_validation": 30, "images_assigned": 10, "assigned_acknowledged": 15,
-               "acknowledged_signed": 60, "request_signed": 180},
-    "deferred": {"request_validation": 120, "images_assigned": 60, "assigned_acknowledged": 60,
-                 "acknowledged_signed": 240, "request_signed": 720},
-}
+# The default targets per urgency (minutes); the panel reads the region's own (apps.regions.selectors.service_levels).
+TURNAROUND_TARGET_MINUTES = SERVICE_LEVEL_DEFAULTS
 
 
 def _minutes(value: float | None) -> float | None:
@@ -136,6 +131,7 @@ def turnaround_panel(f: DashboardFilter, *, use_aggregates: bool = True) -> dict
     sites = dict(Establishment.objects.filter(territory__region_id=f.region_id).values_list("pk", "name"))
     lines = {pk: (name, kind) for pk, name, kind in
              OnCallLine.objects.filter(region_id=f.region_id).values_list("pk", "name", "kind")}
+    targets = service_levels(f.region_id)
     columns = ["group", "stage", "cases", "median_min", "p90_min", "target_min", "p90_within_target"]
     tables: dict[str, Table] = {}
     titles = {"site": "Turnaround per site", "modality": "Turnaround per modality",
@@ -158,7 +154,7 @@ def turnaround_panel(f: DashboardFilter, *, use_aggregates: bool = True) -> dict
                 if not n:
                     continue
                 p90 = _minutes(r[f"{key}_p90"])
-                target = TURNAROUND_TARGET_MINUTES.get(value, {}).get(key) if dim == "urgency" else None
+                target = targets.get(value, {}).get(key) if dim == "urgency" else None
                 rows.append((label, stage_label, n, _minutes(r[f"{key}_p50"]), p90, target,
                              None if target is None or p90 is None else p90 <= target))
         tables[f"turnaround_{dim}"] = Table(f"turnaround_{dim}", titles[dim], tuple(columns), tuple(rows))

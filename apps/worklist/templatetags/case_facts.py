@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django import template
 from django.utils import timezone
 
+from apps.regions.selectors import service_levels
 from apps.worklist.presentation import age_label, sla_level
 
 register = template.Library()
@@ -18,8 +20,23 @@ def patient_age(case: Any) -> str:
     return age_label(case.patient_birth_date, timezone.localdate())
 
 
+# The region's targets, read at most once a minute per process (a worklist shows many rows of few regions).
+_TARGETS_TTL = 60.0
+_targets: dict[int, tuple[float, dict[str, int]]] = {}
+
+
+def region_request_targets(region_id: int) -> dict[str, int]:
+    """Request -> signed report per urgency, the region's (apps.regions.selectors.service_levels)."""
+    cached = _targets.get(region_id)
+    if cached is None or time.monotonic() - cached[0] > _TARGETS_TTL:
+        levels = service_levels(region_id)
+        cached = (time.monotonic(), {u: s["request_signed"] for u, s in levels.items()})
+        _targets[region_id] = cached
+    return cached[1]
+
+
 @register.filter
 def sla(case: Any) -> str:
-    """The waiting time of an open case (of a signed one: until signature) against its urgency's target."""
+    """The waiting time of an open case (of a signed one: until signature) against its region's target."""
     end = case.signed_at or timezone.now()
-    return sla_level(case.urgency, end - case.requested_at)
+    return sla_level(case.urgency, end - case.requested_at, region_request_targets(case.site.territory.region_id))
