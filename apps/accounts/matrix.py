@@ -79,6 +79,8 @@ CASE_READERS = roles(*SITE_CLINICAL, RADIOLOGIST, COORDINATOR)
 IMAGE_READERS = roles(*SITE_CLINICAL, RADIOLOGIST)
 STEERING = roles(COORDINATOR, ESTABLISHMENT_ADMIN, SUPERUSER)
 REGIONAL_ADMIN = roles(COORDINATOR, SUPERUSER)
+# The indicators are shared by every actor (aggregates, scoped to their establishment): not the radiographer.
+INDICATOR_READERS = roles(*STEERING, RADIOLOGIST, PHYSICIAN)
 API_READERS = roles(*CASE_READERS, INTEGRATION)
 API_WRITERS = roles(*SITE_CLINICAL, INTEGRATION_RW)
 # The regional directory (establishments): no patient data.
@@ -129,15 +131,19 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
         "critical_call": roles(RADIOLOGIST),
         "expert": roles(RADIOLOGIST),
         "expert_opinion": roles(RADIOLOGIST),
+        # The site's last stage: the radiographer logs the acquisition, the physician confirms a critical call.
+        "acquisition": SITE_CLINICAL,
+        "critical_confirm": roles(PHYSICIAN),
     },
 
     # Tele-act record (identified): as the case.
     "traceability:record": {READ: CASE_READERS},
     "traceability:record_download": {READ: CASE_READERS},
 
-    # Steering: the coordinator's region; the establishment administrator's establishment, read-only.
-    "dashboards:home": {READ: STEERING},
-    "dashboards:table_csv": {READ: STEERING},
+    # Steering: the coordinator's region; the establishment administrator's, radiologist's and physician's
+    # establishment, read-only aggregates (the indicators are shared by all actors).
+    "dashboards:home": {READ: INDICATOR_READERS},
+    "dashboards:table_csv": {READ: INDICATOR_READERS},
     "rosters:coverage": {READ: REGIONAL_ADMIN},
     "rosters:calendar": {READ: REGIONAL_ADMIN},
     # The iCal feed is fetched by calendar apps without a session: the URL carries a per-user secret.

@@ -5,17 +5,25 @@ from django.contrib import admin
 
 from apps.accounts.models import Role
 from apps.audit.admin_mixins import RegionScopedAdmin
-from apps.dashboards.models import RiskEntry, TrainingSession
+from apps.dashboards.models import RiskAction, RiskEntry, TrainingSession
+
+
+class RiskActionInline(admin.TabularInline):
+    """The preventive actions of a risk, each with its owner, due date and status."""
+
+    model = RiskAction
+    extra = 1
+    fields = ("action", "owner", "due_date", "status", "done_on")
 
 
 @admin.register(RiskEntry)
 class RiskEntryAdmin(RegionScopedAdmin):
     region_path = "region"
-    list_display = ("risk", "nature", "impact", "probability", "criticality", "owner", "due_date", "status",
-                    "last_review")
+    list_display = ("risk", "nature", "impact", "probability", "criticality", "status", "last_review")
     list_filter = ("nature", "status")
-    search_fields = ("risk", "owner")
+    search_fields = ("risk", "actions__owner", "actions__action")
     readonly_fields = ("criticality",)
+    inlines = [RiskActionInline]
 
 
 class TrainingSessionForm(forms.ModelForm):

@@ -19,6 +19,8 @@ TITLES: dict[str, Any] = {
     "Interpretations per site": _("Interpretations per site"),
     "Requests and interpretations per modality": _("Requests and interpretations per modality"),
     "Requests by weekday and hour (Europe/Paris)": _("Requests by weekday and hour (Europe/Paris)"),
+    "Interpretations by weekday and hour of signature (Europe/Paris)":
+        _("Interpretations by weekday and hour of signature (Europe/Paris)"),
     "CT vs ultrasound requests per site and month (substitution watch)":
         _("CT vs ultrasound requests per site and month (substitution watch)"),
     "Turnaround per site": _("Turnaround per site"),
@@ -38,6 +40,7 @@ TITLES: dict[str, Any] = {
     "Criticality matrix (open risks)": _("Criticality matrix (open risks)"),
     "Risk register": _("Risk register"),
     "Justification after acquisition per site": _("Justification after acquisition per site"),
+    "Preventive actions": _("Preventive actions"),
 }
 
 COLUMNS: dict[str, Any] = {
@@ -65,6 +68,9 @@ COLUMNS: dict[str, Any] = {
     "due_date": _("Due date"), "last_review": _("Last review"), "next_review": _("Next review"),
     "review_overdue": _("Review overdue"),
     "acquired_before_validation": _("Images before validation"), "share_pct": _("Share (%)"),
+    "us_received_by_dicom": _("of which ultrasound received by DICOM"), "us_redirected": _("of which redirected"),
+    "action": _("Preventive action"), "actions": _("Preventive actions"), "open_actions": _("Open actions"),
+    "overdue_actions": _("Actions overdue"), "next_due_date": _("Next due date"), "overdue": _("Overdue"),
 }
 
 # Enumerated cell values the selectors write in English.
@@ -77,6 +83,7 @@ VALUES: dict[str, Any] = {
     "assigned → acknowledged": _("assigned → acknowledged"),
     "acknowledged → signed": _("acknowledged → signed"),
     "request → signed report": _("request → signed report"),
+    "planned": _("Planned"), "in_progress": _("In progress"), "done": _("Done"), "cancelled": _("Cancelled"),
 }
 
 NOTES: dict[str, Any] = {
@@ -87,6 +94,10 @@ NOTES: dict[str, Any] = {
     "is never held for an emergency; the deviation is recorded on the case.":
         _("Images that arrived before the remote radiologist validated the indication (or with no request). "
           "Reading is never held for an emergency; the deviation is recorded on the case."),
+    "Ultrasound requests: typed into the platform (redirected ones included) and ultrasound studies received by "
+    "DICOM without a request.":
+        _("Ultrasound requests: typed into the platform (redirected ones included) and ultrasound studies "
+          "received by DICOM without a request."),
 }
 
 

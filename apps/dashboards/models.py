@@ -5,7 +5,8 @@ Aggregates are derived data, never edited: ``apps.dashboards.services`` recomput
 day wholesale (every aggregate row of that day, for every region, plus its ``DashboardAggregateDay``
 marker) in one transaction. A day without a marker is not aggregated and the selectors compute it live
 from the cases, so a missing or late aggregate never changes a figure, only the time it takes. A case
-belongs to the day of its ``requested_at`` on the Paris clock, as the panels' period filter does.
+belongs to the day of its ``requested_at`` on the Paris clock, as the panels' period filter does; an
+interpretation (a signed report) to the day of its ``signed_at`` for the hourly distribution.
 """
 
 from __future__ import annotations
@@ -58,9 +59,6 @@ class RiskEntry(models.Model):
     criticality = models.GeneratedField(expression=F("impact") * F("probability"),
                                         output_field=models.PositiveSmallIntegerField(), db_persist=True,
                                         verbose_name=_("criticality"))
-    preventive_action = models.TextField(_("preventive action"), blank=True)
-    owner = models.CharField(_("owner"), max_length=200, blank=True)
-    due_date = models.DateField(_("due date"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=12, choices=RiskStatus.choices, default=RiskStatus.OPEN)
     last_review = models.DateField(_("last review"))
     review_interval_days = models.PositiveSmallIntegerField(_("review interval (days)"), default=90)
@@ -84,6 +82,39 @@ class RiskEntry(models.Model):
 
     def is_overdue(self, today: dt.date) -> bool:
         return self.status != RiskStatus.CLOSED and self.next_review < today
+
+
+class RiskActionStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    IN_PROGRESS = "in_progress", _("In progress")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+RISK_ACTION_OPEN = (RiskActionStatus.PLANNED, RiskActionStatus.IN_PROGRESS)
+
+
+class RiskAction(models.Model):
+    """One preventive action of a risk, with its owner, due date and status (several per risk)."""
+
+    risk = models.ForeignKey(RiskEntry, on_delete=models.CASCADE, related_name="actions", verbose_name=_("risk"))
+    action = models.TextField(_("preventive action"))
+    owner = models.CharField(_("owner"), max_length=200)
+    due_date = models.DateField(_("due date"))
+    status = models.CharField(_("status"), max_length=12, choices=RiskActionStatus.choices,
+                              default=RiskActionStatus.PLANNED)
+    done_on = models.DateField(_("done on"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("preventive action")
+        verbose_name_plural = _("preventive actions")
+        ordering = ["due_date", "pk"]
+
+    def __str__(self) -> str:
+        return self.action[:80]
+
+    def is_overdue(self, today: dt.date) -> bool:
+        return self.status in RISK_ACTION_OPEN and self.due_date < today
 
 
 class TrainingSession(models.Model):
@@ -167,6 +198,19 @@ class DailyCaseAggregate(_DayKey):
     class Meta:
         verbose_name = _("daily case aggregate")
         verbose_name_plural = _("daily case aggregates")
+
+
+class DailyInterpretationHours(_DayKey):
+    """Interpretations (signed reports) per (day of signature, site, modality, line); ``hNN`` counts those
+    signed during hour NN of the Paris clock (the hourly distribution of interpretations)."""
+
+    for _h in HOURS:
+        locals()[f"h{_h:02d}"] = models.PositiveIntegerField(default=0)
+    del _h
+
+    class Meta:
+        verbose_name = _("daily interpretations per hour")
+        verbose_name_plural = _("daily interpretations per hour")
 
 
 class DailyTurnaround(models.Model):

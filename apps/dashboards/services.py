@@ -6,7 +6,7 @@ Invariants:
   with the marker row locked first, so two rebuilds of the same day (the nightly task and the command)
   run one after the other and re-running is harmless;
 - the rows of a day are a pure function of the cases requested that day, their events and the shifts
-  their radiologists worked: late changes (a report signed after midnight, a case backfilled, an
+  their radiologists worked (and, for the hourly distribution, of the reports signed that day): late changes (a report signed after midnight, a case backfilled, an
   escalation recorded the next morning) are picked up by recomputing the day (``dashboard_aggregates_refresh``
   recomputes the last ``REFRESH_DAYS`` closed days every night, and older days whose cases were saved
   since they were built). Roster edits to past shifts need ``manage.py rebuild_dashboard_aggregates
@@ -25,6 +25,7 @@ from django.utils import timezone
 from apps.dashboards.models import (
     DailyCaseAggregate,
     DailyCaseEventCount,
+    DailyInterpretationHours,
     DailyShiftLoad,
     DailyTurnaround,
     DashboardAggregateDay,
@@ -106,6 +107,24 @@ def _day_rows(day: dt.date) -> tuple[list[Any], list[Any], list[Any], list[Any],
     return list(counts.values()), turnaround, shift_rows, event_rows, len(cases)
 
 
+def _interpretation_hour_rows(day: dt.date) -> list[DailyInterpretationHours]:
+    """The reports signed during one Paris day, per (site, modality, line) and hour of signature."""
+    from apps.worklist.models import Case
+
+    start, end = paris_day_bounds(day)
+    rows: dict[tuple[Any, ...], DailyInterpretationHours] = {}
+    for site_id, modality_id, line_id, signed_at in (Case.objects.filter(signed_at__gte=start, signed_at__lt=end)
+                                                    .order_by().values_list("site_id", "modality_id",
+                                                                            "assigned_line_id", "signed_at")):
+        row = rows.get((site_id, modality_id, line_id))
+        if row is None:
+            row = rows[(site_id, modality_id, line_id)] = DailyInterpretationHours(
+                day=day, site_id=site_id, modality_id=modality_id, line_id=line_id)
+        hour = f"h{signed_at.astimezone(PARIS).hour:02d}"  # type: ignore[union-attr]
+        setattr(row, hour, getattr(row, hour) + 1)
+    return list(rows.values())
+
+
 def dashboard_day_aggregate(*, day: dt.date, today: dt.date | None = None) -> DashboardAggregateDay:
     """Recompute the aggregates of one closed Paris day, wholesale, in one transaction."""
     if day >= (today or paris_today()):
@@ -116,8 +135,11 @@ def dashboard_day_aggregate(*, day: dt.date, today: dt.date | None = None) -> Da
         marker, _created = DashboardAggregateDay.objects.select_for_update().get_or_create(
             day=day, defaults={"built_at": timezone.now()})
         counts, turnaround, shift_rows, event_rows, n = _day_rows(day)
-        for model, rows in ((DailyCaseAggregate, counts), (DailyTurnaround, turnaround),
-                            (DailyShiftLoad, shift_rows), (DailyCaseEventCount, event_rows)):
+        tables: tuple[tuple[Any, list[Any]], ...] = (
+            (DailyCaseAggregate, counts), (DailyTurnaround, turnaround),
+            (DailyShiftLoad, shift_rows), (DailyCaseEventCount, event_rows),
+            (DailyInterpretationHours, _interpretation_hour_rows(day)))
+        for model, rows in tables:
             model.objects.filter(day=day).delete()
             model.objects.bulk_create(rows, batch_size=2000)
         marker.built_at = timezone.now()
@@ -151,7 +173,7 @@ def dashboard_aggregates_rebuild(*, since: dt.date | None = None, until: dt.date
         # activity).
         with connection.cursor() as cur:
             for model in (DailyCaseAggregate, DailyTurnaround, DailyShiftLoad, DailyCaseEventCount,
-                          DashboardAggregateDay):
+                          DailyInterpretationHours, DashboardAggregateDay):
                 cur.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     return days
 

@@ -1,5 +1,6 @@
 """The ARS steering dashboard: the coordinator's page for their region, and the same page read-only and
-scoped to their establishment for an establishment administrator. Every table is also a CSV download."""
+scoped to their establishment for an establishment administrator, a radiologist or an emergency physician
+(aggregates only). Every table is also a CSV download."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from apps.accounts.authorization import access_refused
 from apps.audit.services import audit_record
 from apps.dashboards.labels import column_label, note_label, title_label, value_label
 from apps.dashboards.selectors import PANELS, PARIS, DashboardFilter, Table, dashboard_tables
@@ -31,7 +33,8 @@ def _display_rows(table: Table) -> list[tuple[str, tuple[Any, ...]]]:
     out = []
     for r in table.rows:
         cls = ""
-        if "review_overdue" in cols and r[cols.index("review_overdue")]:
+        if ("review_overdue" in cols and r[cols.index("review_overdue")]) or ("overdue" in cols
+                                                                             and r[cols.index("overdue")]):
             cls = "overdue"
         elif "p90_within_target" in cols and r[cols.index("p90_within_target")] is False:
             cls = "overdue"
@@ -70,12 +73,17 @@ class FilterForm(forms.Form):
         cast(forms.ChoiceField, self.fields["modality"]).choices = [("", "—")] + list(Modality.objects.values_list("code", "code"))
 
 
+# Aggregates shared with every actor (DOMAIN.md, indicators): these profiles read the dashboard scoped to their
+# establishment (as requesting site, or as holder of the lines that read the cases).
+ESTABLISHMENT_SCOPED = ("establishment_admin", "radiologist", "emergency_physician")
+
+
 def _scope(request: HttpRequest) -> tuple[int, int | None]:
-    """(region id, establishment scope) of the user; PermissionDenied for other profiles."""
+    """(region id, establishment scope) of the user; PermissionDenied (audited) for other profiles."""
     user: Any = request.user
     if user.role == "ars_coordinator" and user.region_id:
         return user.region_id, None
-    if user.role == "establishment_admin" and user.primary_establishment_id:
+    if user.role in ESTABLISHMENT_SCOPED and user.primary_establishment_id:
         from apps.regions.models import Establishment
 
         est = Establishment.objects.select_related("territory").get(pk=user.primary_establishment_id)
@@ -86,6 +94,8 @@ def _scope(request: HttpRequest) -> tuple[int, int | None]:
         region = Region.objects.order_by("pk").first()
         if region is not None:
             return region.pk, None
+    access_refused(request, reason="rule", status=403, object_type="dashboards.dashboard",
+                   details={"why": "no establishment or region to scope the dashboard to"})
     raise PermissionDenied
 
 

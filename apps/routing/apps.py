@@ -11,6 +11,7 @@ class RoutingConfig(AppConfig):
 
         from apps.core.warmup import warm_up_register
         from apps.routing import case_actions  # noqa: F401  (registers acknowledge, decline, hand back)
+        from apps.routing.followups import expert_request_alert
         from apps.routing.queue import ROUTE_TASK, enqueue_routing
         from apps.routing.redirections import ultrasound_redirect_notify
         from apps.routing.selectors import config_cache_clear, routing_warm_up
@@ -29,3 +30,5 @@ class RoutingConfig(AppConfig):
         # An ultrasound study received by DICOM is redirected by the worklist; routing tells the site and the
         # coordinator (apps.routing.redirections).
         case_event_subscribe(ultrasound_redirect_notify)
+        # The expert on duty is alerted when a second opinion is requested (the timeline is the outbox).
+        case_event_subscribe(expert_request_alert)

@@ -29,6 +29,21 @@ TEXTS: tuple[Sentence, ...] = (
                           "organise the ultrasound with the coordinator.")),
     sentence(gettext_noop("Warning: no suitable ultrasound centre within %(bound)s min.")),
     sentence(gettext_noop("Paediatric ultrasound pole: %(pole)s, about %(minutes)s min away.")),
+    # apps.routing.followups
+    sentence(gettext_noop("PDS: critical finding not confirmed, case #%(case)s (%(site)s)")),
+    sentence(gettext_noop("The critical finding called to %(who)s has not been confirmed by the requesting site "
+                          "after %(minutes)s min.")),
+    sentence(gettext_noop("PDS: expert opinion requested (%(line)s)")),
+    sentence(gettext_noop("Case #%(case)s (%(modality)s %(exam)s, %(site)s). Opinion due by %(time)s."),
+             words=("modality",)),
+    sentence(gettext_noop("Case #%(case)s (%(modality)s %(exam)s, %(site)s)."), words=("modality",)),
+    sentence(gettext_noop("PDS alert: no expert on duty on %(line)s")),
+    sentence(gettext_noop("Case #%(case)s: expert opinion requested, nobody on duty on the line. Opinion due by "
+                          "%(time)s.")),
+    sentence(gettext_noop("Case #%(case)s: expert opinion requested, nobody on duty on the line.")),
+    sentence(gettext_noop("PDS alert: expert opinion overdue, case #%(case)s (%(line)s)")),
+    sentence(gettext_noop("Requested by %(who)s from %(expert)s: no opinion by the deadline.")),
+    sentence(gettext_noop("Requested by %(who)s: no opinion by the deadline.")),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from apps.core.context import acting_as
+from apps.routing.followups import followups_run
 from apps.routing.notifiers import DELIVER_TASK
 from apps.routing.queue import REOFFER_TASK, ROUTE_TASK
 from apps.routing.services import (
@@ -21,6 +22,7 @@ ESCALATION_TICK_SECONDS = 2.0
 RECONCILE_SECONDS = 30.0
 NOTIFICATION_REDRIVE_SECONDS = 60.0
 REPORTS_OVERDUE_SECONDS = 30.0
+FOLLOWUPS_SECONDS = 30.0
 
 BEAT_SCHEDULE = {
     "routing-escalations": {"task": "routing.escalate_due", "schedule": ESCALATION_TICK_SECONDS},
@@ -28,6 +30,7 @@ BEAT_SCHEDULE = {
     "routing-reports-overdue": {"task": "routing.reports_overdue", "schedule": REPORTS_OVERDUE_SECONDS},
     "routing-redrive-notifications": {"task": "routing.redrive_notifications",
                                       "schedule": NOTIFICATION_REDRIVE_SECONDS},
+    "routing-followups": {"task": "routing.followups", "schedule": FOLLOWUPS_SECONDS},
 }
 
 
@@ -77,3 +80,10 @@ def reports_overdue() -> int:
     """Alert the coordinator of acknowledged cases past their report target (apps.routing.sla)."""
     with acting_as(channel="worker", user_id=None, username="routing"):
         return reports_overdue_alert()
+
+
+@shared_task(name="routing.followups", acks_late=True)
+def followups() -> int:
+    """Unconfirmed critical finding calls and overdue expert opinions (apps.routing.followups)."""
+    with acting_as(channel="worker", user_id=None, username="routing"):
+        return followups_run()

@@ -20,6 +20,7 @@ from apps.worklist.models import Urgency
 ACTS: dict[str, Any] = {
     "request": _("Interpretation requested"),
     "validation": _("Indication validated, protocol set"),
+    "acquisition": _("Acquisition performed by the radiographer"),
     "images_complete": _("Images acquired and complete"),
     "assignment": _("Assigned to the on-call radiologist"),
     "acknowledgement": _("Acknowledged by the radiologist"),
@@ -29,7 +30,9 @@ ACTS: dict[str, Any] = {
     "report_signed": _("Report signed"),
     "critical_finding_call": _("Critical finding called to the physician"),
     "addendum": _("Addendum signed"),
+    "critical_finding_confirmed": _("Critical finding call confirmed by the physician"),
     "delivery": _("Report delivered to the requesting site"),
+    "report_read": _("Report read at the requesting site"),
 }
 
 ROLES: dict[str, Any] = {
@@ -44,6 +47,12 @@ ROLES: dict[str, Any] = {
     "addendum_author": _("Addendum author"),
     "critical_call": _("Radiologist who called the critical finding"),
     "critical_finding_call": _("Radiologist who called the critical finding"),
+    "critical_confirmation": _("Physician who confirmed the critical finding"),
+    "critical_finding_confirmed": _("Physician who confirmed the critical finding"),
+    "report_reader": _("Reader of the report at the requesting site"),
+    "report_read": _("Reader of the report at the requesting site"),
+    "acquisition": _("Radiographer"),
+    "delivery": _("Recipient of the report"),
 }
 
 

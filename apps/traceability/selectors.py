@@ -14,7 +14,14 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_noop
 
 from apps.traceability.models import TechnicalIncident, TeleActRecord
-from apps.worklist.models import Addendum, CaseEvent, CriticalFindingCall, ExpertRequest, Report
+from apps.worklist.models import (
+    Addendum,
+    CaseEvent,
+    CriticalFindingCall,
+    ExpertRequest,
+    Report,
+    ReportReceipt,
+)
 from apps.worklist.selectors import cases_visible_to
 
 RECORD_VERSION = 1
@@ -50,8 +57,9 @@ def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any
     addenda = list(Addendum.objects.select_related("author").filter(report__case_id=case.pk).order_by("signed_at"))
     experts = list(ExpertRequest.objects.select_related("requested_by", "expert", "line")
                    .filter(case_id=case.pk).order_by("requested_at"))
-    calls = list(CriticalFindingCall.objects.select_related("called_by").filter(case_id=case.pk)
+    calls = list(CriticalFindingCall.objects.select_related("called_by", "confirmed_by").filter(case_id=case.pk)
                  .order_by("called_at"))
+    receipts = list(ReportReceipt.objects.select_related("reader").filter(case_id=case.pk).order_by("at", "pk"))
     events = list(CaseEvent.objects.select_related("actor").filter(case_id=case.pk).order_by("at", "pk"))
 
     acts: list[dict[str, Any]] = []
@@ -67,6 +75,7 @@ def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any
     if case.validated_at:
         act("validation", case.validated_at, case.validated_by, "Indication validated, protocol set",
             protocol=case.protocol)
+    act("acquisition", case.acquired_at, case.radiographer, "Acquisition performed by the radiographer")
     act("images_complete", case.images_complete_at, case.radiographer, "Images acquired and complete")
     act("assignment", case.assigned_at, case.assigned_to, "Assigned to the on-call radiologist",
         line=case.assigned_line.name if case.assigned_line_id and case.assigned_line else None)
@@ -81,10 +90,18 @@ def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any
         act("report_signed", report.signed_at, report.signed_by or report.author, "Report signed")
     for c in calls:
         act("critical_finding_call", c.called_at, c.called_by, "Critical finding called to the physician",
-            physician_reached=c.physician_name, acknowledged=c.acknowledged)
+            physician_reached=c.physician_name, acknowledged=c.acknowledged,
+            confirmed_at=_iso(c.confirmed_at))
+        act("critical_finding_confirmed", c.confirmed_at, c.confirmed_by,
+            "Critical finding call confirmed by the physician", physician_reached=c.physician_name)
     for a in addenda:
         act("addendum", a.signed_at, a.author, "Addendum signed", text=a.text)
-    act("delivery", case.delivered_at, None, "Report delivered to the requesting site")
+    first = receipts[0] if receipts else None
+    act("delivery", case.delivered_at, first.reader if first else None, "Report delivered to the requesting site",
+        channel=first.channel if first else None, recipient=first.reader_label if first else None)
+    for r in receipts:
+        if r.reader is not None:
+            act("report_read", r.at, r.reader, "Report read at the requesting site", channel=r.channel)
     acts.sort(key=lambda x: x["at"])
 
     people: dict[tuple[int, str], dict[str, Any]] = {}
@@ -102,6 +119,12 @@ def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any
         people.setdefault((a.author.pk, "addendum_author"), _person(a.author, "addendum_author"))  # type: ignore
     for c in calls:
         people.setdefault((c.called_by.pk, "critical_call"), _person(c.called_by, "critical_call"))  # type: ignore
+        if c.confirmed_by is not None:
+            people.setdefault((c.confirmed_by.pk, "critical_confirmation"),
+                              _person(c.confirmed_by, "critical_confirmation"))  # type: ignore[arg-type]
+    for r in receipts:
+        if r.reader is not None:
+            people.setdefault((r.reader.pk, "report_reader"), _person(r.reader, "report_reader"))  # type: ignore
 
     withheld = for_export and case.opposes_data_sharing
     if withheld:

@@ -10,6 +10,7 @@ class WorklistConfig(AppConfig):
         from apps.core.banner import WEB_STATUS_PROVIDERS
         from apps.core.views import ROLE_HOME
         from apps.studies.events import study_case_attach_register, study_late_images_subscribe
+        from apps.worklist import more_actions  # noqa: F401  (registers the site's and the expert actions)
         from apps.worklist.ohif import ohif_status
         from apps.worklist.services import case_attach_complete_study, case_late_images_record
 

@@ -142,6 +142,7 @@ class Case(models.Model):
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     opened_at = models.DateTimeField(_("opened at"), null=True, blank=True)
+    acquired_at = models.DateTimeField(_("acquisition logged at"), null=True, blank=True)
     signed_at = models.DateTimeField(_("report signed at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("report delivered at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
@@ -230,6 +231,12 @@ class CriticalFindingCall(models.Model):
     called_at = models.DateTimeField(_("called at"))
     acknowledged = models.BooleanField(_("acknowledged by the physician"), default=False)
     note = models.TextField(_("note"), blank=True)
+    # The physician's own confirmation, from the request's status page (apps.worklist.services.delivery);
+    # left unconfirmed past the delay, routing alerts the radiologist and the coordinator once (alerted_at).
+    confirmed_at = models.DateTimeField(_("confirmed by the physician at"), null=True, blank=True)
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+", verbose_name=_("confirmed by"))
+    alerted_at = models.DateTimeField(_("unconfirmed alert sent at"), null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Critical call on case #{self.case_id} to {self.physician_name}"
@@ -254,6 +261,10 @@ class ExpertRequest(models.Model):
     status = models.CharField(max_length=10, choices=ExpertRequestStatus.choices, default=ExpertRequestStatus.OPEN)
     requested_at = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
+    subspecialty = models.CharField(_("sub-specialty"), max_length=20, blank=True)
+    # The opinion is due by then (urgency of the case); past it, routing escalates to the coordinator once.
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True, db_index=True)
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Expert request {self.pk} on case #{self.case_id}"
@@ -285,7 +296,42 @@ class CaseEventKind(models.TextChoices):
     EXPERT_ANSWERED = "expert_answered", _("Expert opinion given")
     CANCELLED = "cancelled", _("Cancelled")
     DELIVERED = "delivered", _("Report delivered")
+    REPORT_READ = "report_read", _("Report read by the requesting site")
+    ACQUIRED = "acquired", _("Acquisition logged")
+    CRITICAL_CONFIRMED = "critical_confirmed", _("Critical finding confirmed by the physician")
+    CRITICAL_UNCONFIRMED = "critical_unconfirmed", _("Critical finding not confirmed in time")
+    EXPERT_OVERDUE = "expert_overdue", _("Expert opinion overdue")
     INCIDENT = "incident", _("Technical incident")
+
+
+class DeliveryChannel(models.TextChoices):
+    WEB = "web", _("web page")
+    PDF = "pdf", _("PDF download")
+    API = "api", _("RIS API")
+
+
+class ReportReceipt(models.Model):
+    """The signed report reached someone of the requesting site: one row per reader and channel (the first
+    time), written by ``apps.worklist.services.delivery`` only. ``reader_key`` is ``user:<id>`` for a person,
+    ``api-key:<id>`` for an integration (the RIS fetching it; a webhook only announces it)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="receipts")
+    channel = models.CharField(_("channel"), max_length=10, choices=DeliveryChannel.choices)
+    reader_key = models.CharField(max_length=60)
+    reader_label = models.CharField(_("reader"), max_length=200)
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="+", verbose_name=_("reader"))
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        verbose_name = _("report receipt")
+        verbose_name_plural = _("report receipts")
+        ordering = ["at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["case", "channel", "reader_key"],
+                                               name="report_receipt_once_per_reader_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} receipt of case #{self.case_id} by {self.reader_label}"
 
 
 class CaseEvent(models.Model):

@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.models import User
+from apps.accounts.models import Subspecialty, User
 from apps.regions.selectors import agreements_in_force
 from apps.rosters.models import LineKind, OnCallLine
 from apps.rosters.selectors import lines_for_user
@@ -279,6 +279,22 @@ def case_contact(case: Case) -> CaseContact | None:
 
 def referral_lines(case: Case) -> QuerySet[Any]:
     return OnCallLine.objects.filter(kind=LineKind.REFERRAL, active=True, region_id=case.site.territory.region_id)
+
+
+def referral_subspecialties(case: Case) -> list[tuple[str, str]]:
+    """(sub-specialty, label) of the region's referral lines, for the expert request form: the radiologist
+    picks the sub-specialty, the service routes to the referral centre's line (its name shown in the label)."""
+    names: dict[str, list[str]] = {}
+    for line in referral_lines(case).order_by("name"):
+        names.setdefault(line.subspecialty, []).append(line.name)
+    labels = dict(Subspecialty.choices)
+    return [(code, f"{labels.get(code, code or '-')} ({', '.join(lines)})") for code, lines in sorted(names.items())]
+
+
+def site_radiographers(case: Case) -> QuerySet[Any]:
+    """The radiographers of the case's site (who may have performed the exam)."""
+    return (User.objects.filter(role="radiographer", is_active=True, memberships__establishment=case.site_id)
+            .distinct().order_by("last_name", "first_name"))
 
 
 def radiologists_for_handoff(case: Case, *, exclude_id: int) -> QuerySet[Any]:

@@ -68,6 +68,15 @@ SENTENCES: tuple[Sentence, ...] = (
     _s(gettext_noop("Addendum signed by %(who)s")),
     _s(gettext_noop("Critical finding call to %(who)s (not acknowledged)")),
     _s(gettext_noop("Critical finding call to %(who)s (acknowledged)")),
+    # apps.worklist.services.delivery
+    _s(gettext_noop("Report delivered to the requesting site (%(channel)s): %(who)s"), words=("channel",)),
+    _s(gettext_noop("Report read by %(who)s (%(channel)s)")),
+    _s(gettext_noop("Acquisition performed by %(who)s")),
+    _s(gettext_noop("Critical finding call confirmed by %(who)s")),
+    # apps.routing.followups
+    _s(gettext_noop("Critical finding call to %(who)s not confirmed after %(minutes)s min: radiologist and "
+                    "coordinator alerted")),
+    _s(gettext_noop("Expert opinion from %(line)s overdue: escalated to the coordinator")),
     # apps.routing.services
     _s(gettext_noop("Assigned to %(who)s (%(line)s) for %(purpose)s; acknowledge within %(minutes)s min"),
        "purpose"),

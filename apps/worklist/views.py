@@ -236,7 +236,8 @@ def _live_context(request: AuthenticatedHttpRequest, case: Case) -> dict[str, An
         "opinions": case.expert_requests.select_related("expert", "line"),
         "contact": selectors.case_contact(case),
         "is_site": request.user.role in SITE_ROLES,
-        "calls": case.critical_calls.select_related("called_by"),
+        "calls": case.critical_calls.select_related("called_by", "confirmed_by"),
+        "radiographers": selectors.site_radiographers(case) if request.user.role in SITE_ROLES else [],
     }
 
 
@@ -246,6 +247,8 @@ def case_detail(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRespon
     case = case_or_404(request, public_id)
     audit_read(case, details={"view": "case_detail"})
     ctx = _live_context(request, case)
+    if ctx["report"] is not None:  # the signed report is on the page: the site's reading is a receipt
+        services.report_delivery_record(case_id=case.pk, channel="web", reader=services.reader_for(request.user))
     ctx["live_html"] = render_to_string("worklist/_case_live.html", ctx, request=request)
     ctx["version"] = _case_version(case)
     if request.user.role == "radiologist":
@@ -253,7 +256,7 @@ def case_detail(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRespon
         tpl, templates = report_templates_for_editor(case.modality_id, case.exam, draft.template if draft else "")
         ctx.update({
             "draft": draft, "template": tpl, "templates": templates,
-            "referral_lines": selectors.referral_lines(case),
+            "referral_lines": selectors.referral_subspecialties(case),
             "handoff_to": selectors.radiologists_for_handoff(case, exclude_id=request.user.pk),
             "my_expert_requests": case.expert_requests.filter(expert=request.user, status="open"),
             "has_studies": case.studies.exists(), "ohif_installed": ohif_release.installed(settings.PDS_OHIF_ROOT),
@@ -270,7 +273,10 @@ def case_live(request: AuthenticatedHttpRequest, public_id: Any) -> JsonResponse
     if version == request.GET.get("v"):
         return JsonResponse({**payload, "changed": False})
     audit_read(case, details={"view": "case_live"})
-    html = render_to_string("worklist/_case_live.html", _live_context(request, case), request=request)
+    ctx = _live_context(request, case)
+    if ctx["report"] is not None:
+        services.report_delivery_record(case_id=case.pk, channel="web", reader=services.reader_for(request.user))
+    html = render_to_string("worklist/_case_live.html", ctx, request=request)
     return JsonResponse({**payload, "changed": True, "html": html})
 
 
@@ -389,17 +395,6 @@ def _critical_call(request: AuthenticatedHttpRequest, case: Case, d: dict[str, A
     return _("Call logged.")
 
 
-@action("expert")
-def _expert(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
-    try:
-        line_id = int(d.get("line") or 0)
-    except ValueError:
-        line_id = 0
-    services.expert_request_create(case_id=case.pk, user=request.user, line_id=line_id,
-                                   question=d.get("question", ""))
-    return _("Expert opinion requested.")
-
-
 @action("expert_opinion")
 def _expert_opinion(request: AuthenticatedHttpRequest, case: Case, d: dict[str, Any]) -> str:
     req = ExpertRequest.objects.filter(pk=d.get("expert_request") or 0, case=case).first()
@@ -442,6 +437,7 @@ def case_report_pdf(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRe
     from apps.worklist.pdf import report_pdf
 
     audit_read(case, details={"view": "report_pdf"})
+    services.report_delivery_record(case_id=case.pk, channel="pdf", reader=services.reader_for(request.user))
     response = HttpResponse(report_pdf(report), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="report-{case.pk}.pdf"'
     return response

@@ -228,6 +228,10 @@ def test_the_menu_offers_each_role_only_what_the_matrix_allows(demo: Any) -> Non
     assert "/worklist/site/" not in html and "/worklist/request/new/" not in html
     web.force_login(demo.users["urgentiste"])
     html = web.get("/worklist/site/").content.decode()
+    # The indicators are shared with the physician (issue 18, point 11), not with the radiographer.
+    assert "/worklist/request/new/" in html and "/dashboard/" in html
+    web.force_login(demo.users["manip"])
+    html = web.get("/worklist/site/").content.decode()
     assert "/worklist/request/new/" in html and "/dashboard/" not in html
 
 

@@ -22,10 +22,18 @@ def test_coordinator_records_a_risk_and_a_training_session(client, demo):
         assert client.get(reverse(f"admin:dashboards_{model}_changelist")).status_code == 200
     r = client.post(reverse("admin:dashboards_riskentry_add"), {
         "region": demo.region.pk, "risk": "Panne du PACS régional", "nature": "technical", "impact": "3",
-        "probability": "2", "preventive_action": "PRA", "owner": "GHT", "due_date": "2026-12-31",
-        "status": "open", "last_review": "2026-11-01", "review_interval_days": "90"})
-    assert r.status_code == 302
-    assert RiskEntry.objects.get(risk="Panne du PACS régional").criticality == 6
+        "probability": "2", "status": "open", "last_review": "2026-11-01", "review_interval_days": "90",
+        # Several preventive actions, each with its owner, due date and status (issue 18, point 11).
+        "actions-TOTAL_FORMS": "2", "actions-INITIAL_FORMS": "0", "actions-MIN_NUM_FORMS": "0",
+        "actions-MAX_NUM_FORMS": "1000",
+        "actions-0-action": "PRA", "actions-0-owner": "GHT", "actions-0-due_date": "2026-12-31",
+        "actions-0-status": "planned",
+        "actions-1-action": "Exercice de bascule", "actions-1-owner": "DSI", "actions-1-due_date": "2027-01-15",
+        "actions-1-status": "in_progress"})
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    risk = RiskEntry.objects.get(risk="Panne du PACS régional")
+    assert risk.criticality == 6
+    assert sorted(risk.actions.values_list("owner", "status")) == [("DSI", "in_progress"), ("GHT", "planned")]
     r = client.post(reverse("admin:dashboards_trainingsession_add"), {
         "region": demo.region.pk, "date": "2026-11-20", "profile": "radiographer", "people_trained": "7",
         "establishment": demo.establishments["vierzon"].pk, "topic": "Téléassistance"})
@@ -33,7 +41,9 @@ def test_coordinator_records_a_risk_and_a_training_session(client, demo):
     assert TrainingSession.objects.get(topic="Téléassistance").people_trained == 7
     bad = client.post(reverse("admin:dashboards_riskentry_add"), {
         "region": demo.region.pk, "risk": "x", "nature": "technical", "impact": "5", "probability": "1",
-        "status": "open", "last_review": "2026-11-01", "review_interval_days": "90"})
+        "status": "open", "last_review": "2026-11-01", "review_interval_days": "90",
+        "actions-TOTAL_FORMS": "0", "actions-INITIAL_FORMS": "0", "actions-MIN_NUM_FORMS": "0",
+        "actions-MAX_NUM_FORMS": "1000"})
     assert bad.status_code == 200 and not RiskEntry.objects.filter(risk="x").exists()  # impact is 1-4
 
 

@@ -136,11 +136,14 @@ def test_hand_computed_figures_across_the_dst_change(dst):
     m, f, _cases, _s25 = dst
     dashboard_aggregates_rebuild(since=dt.date(2025, 10, 20), today=TODAY)
     t = {k: v.as_dicts() for k, v in dashboard_tables(f, now=NOW, panels=PANELS).items()}
+    # The heatmap counts interpretations at the hour they were signed (issue 18, point 11): the two 02:30
+    # requests (summer and winter time) were signed at 03:05 and 03:40 winter time; the Friday 23:30 request
+    # on Saturday 00:28, the Sunday 23:50 one on Monday 00:21; today's, live, at 02:40.
     heat = {row["weekday"]: row for row in t["activity_heatmap"]}
-    assert heat["Sun"]["02h"] == 2  # 02:30 summer time and 02:30 winter time
-    assert heat["Fri"]["23h"] == 1 and heat["Sat"]["00h"] == 1 and heat["Sun"]["23h"] == 1
-    assert heat["Mon"]["00h"] == 1 and heat["Tue"]["02h"] == 1  # today's case, live
-    assert sum(v for row in t["activity_heatmap"] for k, v in row.items() if k != "weekday") == 9
+    assert heat["Sun"]["03h"] == 2 and heat["Sun"]["02h"] == 0
+    assert heat["Sat"]["00h"] == 1 and heat["Fri"]["23h"] == 0 and heat["Mon"]["00h"] == 1
+    assert heat["Mon"]["01h"] == 1 and heat["Tue"]["02h"] == 1  # today's case, live
+    assert sum(v for row in t["activity_heatmap"] for k, v in row.items() if k != "weekday") == 6
     assert t["activity_sites"] == [
         {"site": "Site A DST", "requests": 5, "interpretations": 3, "emergency": 3, "non_emergency": 0},
         {"site": "Site B DST", "requests": 4, "interpretations": 3, "emergency": 3, "non_emergency": 0}]

@@ -54,7 +54,7 @@ def data(db):
         TrainingSession.objects.create(region=m.region, date=dt.date(2025, 1, day), profile=profile, people_trained=n)
     TrainingSession.objects.create(region=m.region, date=dt.date(2024, 12, 1), profile="radiologist", people_trained=9)
     RiskEntry.objects.create(region=m.region, risk="Radiologist saturation", nature="human", impact=4, probability=3,
-                             last_review=dt.date(2024, 10, 1), review_interval_days=90, owner="ARS")
+                             last_review=dt.date(2024, 10, 1), review_interval_days=90)
     RiskEntry.objects.create(region=m.region, risk="Network outage", nature="technical", impact=2, probability=2,
                              last_review=dt.date(2025, 1, 1), review_interval_days=90)
     RiskEntry.objects.create(region=m.region, risk="Old risk", nature="legal", impact=1, probability=1,
@@ -79,13 +79,17 @@ def test_activity(data):
     assert t["activity_modalities"] == [{"modality": "CT", "requests": 3, "interpretations": 3},
                                         {"modality": "MR", "requests": 1, "interpretations": 0},
                                         {"modality": "US", "requests": 1, "interpretations": 0}]
+    # Interpretations by the hour of signature (not requests): Mon 23:15, Tue 01:35, Sat 05:25; the report
+    # signed on the 20th is outside the period.
     heat = {row["weekday"]: row for row in t["activity_heatmap"]}
-    assert heat["Mon"]["22h"] == 1 and heat["Mon"]["23h"] == 1 and heat["Tue"]["10h"] == 1
-    assert heat["Sat"]["03h"] == 2
-    assert sum(v for row in t["activity_heatmap"] for k, v in row.items() if k != "weekday") == 5
+    assert heat["Mon"]["23h"] == 1 and heat["Tue"]["01h"] == 1 and heat["Sat"]["05h"] == 1
+    assert heat["Mon"]["22h"] == 0 and heat["Sat"]["03h"] == 0
+    assert sum(v for row in t["activity_heatmap"] for k, v in row.items() if k != "weekday") == 3
     assert t["activity_substitution"] == [
-        {"site": "Site A TST", "month": "2025-01", "ct_requests": 2, "us_requests": 1, "ct_per_us": 2.0},
-        {"site": "Site B TST", "month": "2025-01", "ct_requests": 1, "us_requests": 0, "ct_per_us": None}]
+        {"site": "Site A TST", "month": "2025-01", "ct_requests": 2, "us_requests": 1, "ct_per_us": 2.0,
+         "us_received_by_dicom": 0, "us_redirected": 1},
+        {"site": "Site B TST", "month": "2025-01", "ct_requests": 1, "us_requests": 0, "ct_per_us": None,
+         "us_received_by_dicom": 0, "us_redirected": 0}]
 
 
 def _stage(rows, group, stage):

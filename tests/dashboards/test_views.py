@@ -59,7 +59,7 @@ def test_csv_export_of_a_table(client, data, coordinator):  # noqa: F811
                                   "turnaround_all", "turnaround_urgency", "turnaround_site", "turnaround_modality",
                                   "turnaround_line", "load_summary", "load_radiologists", "load_declines",
                                   "actors_establishments", "actors_users", "actors_modalities", "actors_training",
-                                  "coverage_gaps", "risks_matrix", "risks_register"])
+                                  "coverage_gaps", "risks_matrix", "risks_register", "risks_actions"])
 def test_every_table_exports(client, data, coordinator, name):  # noqa: F811
     client.force_login(coordinator)
     r = client.get(f"/dashboard/export/{name}.csv" + QUERY, HTTP_ACCEPT_LANGUAGE="fr")
@@ -91,9 +91,35 @@ def test_establishment_admin_sees_only_their_establishment(client, data):  # noq
     assert rows[1:] == [["Site B TST", "2", "1", "1", "0"]]
 
 
-def test_other_profiles_are_refused(client, data):  # noqa: F811
+def test_radiologists_and_physicians_read_aggregates_of_their_establishment(client, data):  # noqa: F811
+    """Issue 18, point 11: the indicators are shared by every actor, scoped to their establishment or line."""
     m, _f = data
+    # The radiologist of the pivot P holding the pooled line: the cases read on that line (site A's two CTs).
     client.force_login(m.users["rone"])
+    r = client.get("/dashboard/" + QUERY)
+    assert r.status_code == 200 and "read-only" in r.content.decode()
+    rows = csv_rows(client.get("/dashboard/export/activity_sites.csv" + QUERY))
+    assert rows[1:] == [["Site A TST", "2", "2", "2", "0"]]
+    entry = AuditEntry.objects.filter(object_type="dashboards.dashboard").latest("id")
+    assert entry.actor_username == "rone" and entry.establishment_id == m.sites["P"].pk
+    # The emergency physician of site A: site A only, whatever the filters ask.
+    client.force_login(m.users["doc"])
+    other = f"{QUERY}&site={m.sites['B'].pk}"
+    rows = csv_rows(client.get("/dashboard/export/activity_sites.csv" + other))
+    assert rows[1:] == [["Site A TST", "3", "2", "2", "0"]]
+    assert 'href="/dashboard/"' in client.get("/worklist/site/").content.decode()  # the way in
+
+
+def test_other_profiles_are_refused_and_the_refusal_audited(client, data):  # noqa: F811
+    m, _f = data
+    user_create(m, "manipa", "radiographer", "A")
+    client.force_login(m.users["manipa"])
     assert client.get("/dashboard/").status_code == 403
+    assert AuditEntry.objects.filter(action="access_refused", actor_username="manipa").exists()
+    # A radiologist attached to no establishment has no scope: refused, and the refusal audited.
+    loose = user_create(m, "rloose", "radiologist")
+    client.force_login(loose)
+    assert client.get("/dashboard/").status_code == 403
+    assert AuditEntry.objects.filter(action="access_refused", actor_username="rloose").exists()
     client.logout()
     assert client.get("/dashboard/").status_code == 302  # to the login page

@@ -20,6 +20,7 @@ from apps.core.errors import NotFoundError
 from apps.regions.models import Establishment
 from apps.studies.models import Study
 from apps.worklist.models import Case
+from apps.worklist.services import reader_for, report_delivery_record
 
 # --- FHIR R4 -------------------------------------------------------------------------------
 
@@ -95,6 +96,7 @@ class FhirDiagnosticReportView(FhirView):
         if report is None:
             raise NotFoundError("No signed report for this request yet.")
         audit_read(report, details={"view": "fhir DiagnosticReport"})
+        report_delivery_record(case_id=report.case_id, channel="api", reader=reader_for(request.user))
         return fhir.diagnostic_report(report)
 
 

@@ -25,6 +25,7 @@ from apps.core.errors import ApplicationError, NotFoundError
 from apps.regions.models import Establishment
 from apps.studies.models import Study, StudyStatus
 from apps.worklist.models import Case, CaseStatus, Origin, Urgency
+from apps.worklist.services import reader_for, report_delivery_record
 
 # --- Establishments ------------------------------------------------------------
 
@@ -179,6 +180,8 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         if report is None:
             raise NotFoundError("No signed report for this request yet.", code="no_report")
         audit_read(report)
+        # The RIS (or a site's person through the API) received the report: a receipt, once per reader.
+        report_delivery_record(case_id=case.pk, channel="api", reader=reader_for(self.request.user))
         return report
 
     @extend_schema(summary="Signed report (JSON)", responses={200: s.ReportSerializer, **ERRORS})

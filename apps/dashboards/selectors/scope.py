@@ -67,6 +67,16 @@ def case_scope_q(f: DashboardFilter, *, prefix: str = "", ignore_modality: bool 
     return q
 
 
+def signed_scope_q(f: DashboardFilter) -> Q:
+    """``case_scope_q`` for interpretations: the reports signed in the period (not the requests made in it)."""
+    q = Q(site_id__in=_region_site_ids(f), signed_at__gte=f.start, signed_at__lt=f.end)
+    if f.modality:
+        q &= Q(modality_id=f.modality)
+    if f.scope_establishment_id:
+        q &= Q(site_id=f.scope_establishment_id) | Q(assigned_line_id__in=held_line_ids(f))
+    return q
+
+
 def paris_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """[midnight, next midnight) of a Paris calendar day: 23 or 25 hours on DST days."""
     return (dt.datetime.combine(day, dt.time(0), tzinfo=PARIS),

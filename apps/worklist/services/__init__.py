@@ -8,12 +8,19 @@ locks (``of=("self",)``) so that a joined establishment, modality or user row is
 entry and the webhook outbox rows are inserts that take no lock.
 
 One module per stage of a request: intake (creation, study attachment, cancellation), validation, matching,
-claims, reports, expert (second opinion); common holds the timeline writer, the routing hand-off and the
+claims, reports, delivery (receipts, acquisition, critical call confirmation), expert (second opinion); common holds the timeline writer, the routing hand-off and the
 case lock. Every public name is importable from here.
 """
 
 from apps.worklist.services.claims import CLAIMABLE, case_claim, case_hand_off, case_open, case_release
 from apps.worklist.services.common import case_event_add, enqueue_routing
+from apps.worklist.services.delivery import (
+    Reader,
+    acquisition_log,
+    critical_call_confirm,
+    reader_for,
+    report_delivery_record,
+)
 from apps.worklist.services.expert import expert_opinion_give, expert_request_create
 from apps.worklist.services.intake import (
     MATCH_WINDOW,
@@ -37,8 +44,8 @@ from apps.worklist.services.reports import (
 from apps.worklist.services.validation import ValidationDecision, case_info_provide, case_validate
 
 __all__ = [
-    "CLAIMABLE", "MATCH_WINDOW", "REPORT_FIELDS", "CaseInput", "ValidationDecision",
-    "addendum_add", "case_attach_complete_study", "case_attach_study", "case_cancel", "case_claim", "case_create",
+    "CLAIMABLE", "MATCH_WINDOW", "REPORT_FIELDS", "CaseInput", "Reader", "ValidationDecision",
+    "acquisition_log", "addendum_add", "critical_call_confirm", "reader_for", "report_delivery_record", "case_attach_complete_study", "case_attach_study", "case_cancel", "case_claim", "case_create",
     "case_event_add", "case_hand_off", "case_info_provide", "case_late_images_record", "case_match_for_study",
     "case_open", "case_release", "case_validate",
     "critical_call_log", "enqueue_routing", "expert_opinion_give", "expert_request_create", "report_content_hash",
