@@ -181,6 +181,9 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "api:study-list": {"list": API_READERS},
     "api:study-detail": {"retrieve": API_READERS},
     "api:worklist-list": {"list": API_READERS},
+    # A private provider's queue: its radiologists, and its own system (taking a case is a write).
+    "api:provider-queue-list": {"list": roles(RADIOLOGIST, INTEGRATION)},
+    "api:provider-queue-claim": {"claim": roles(RADIOLOGIST, INTEGRATION_RW)},
     # Webhook subscriptions belong to an API key.
     "api:webhook-list": {"list": roles(INTEGRATION), "create": roles(INTEGRATION_RW)},
     "api:webhook-detail": {"retrieve": roles(INTEGRATION), "destroy": roles(INTEGRATION_RW)},

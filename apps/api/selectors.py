@@ -40,6 +40,15 @@ def worklist_for(principal: Any) -> QuerySet[Case]:
     return qs.annotate(urgency_rank=rank).order_by("urgency_rank", "requested_at", "pk")
 
 
+def provider_queue_for(principal: Any) -> QuerySet[Case]:
+    """The requests waiting in the queues of the provider the caller works for, most urgent then oldest first."""
+    rank = When_(*[When(urgency=k, then=Value(v)) for k, v in URGENCY_RANK.items()], default=Value(9),
+                 output_field=IntegerField())
+    return (worklist_selectors.provider_queue_cases(principal)
+            .select_related("modality", "site", "assigned_to", "assigned_line", "claimed_by")
+            .annotate(urgency_rank=rank).order_by("urgency_rank", "requested_at", "pk"))
+
+
 def region_id_of(user: Any) -> int | None:
     from apps.regions.models import Establishment
 

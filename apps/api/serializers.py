@@ -284,3 +284,10 @@ class CoverageQuerySerializer(serializers.Serializer):
 class TeleActQuerySerializer(serializers.Serializer):
     export = StrictChoiceField(choices=["json", "pdf", "fhir"], required=False, default="json",
                                help_text="Format, json by default.")
+
+
+class ProviderClaimInputSerializer(StrictInputSerializer):
+    radiologist_rpps = serializers.RegexField(
+        r"^[0-9]{11}$", required=False, allow_blank=True, default="",
+        help_text="With an API key: the RPPS number of the provider's radiologist who takes the case (the provider "
+                  "dispatches internally). With a radiologist's session: ignored, the case is theirs.")

@@ -57,6 +57,8 @@ WEBHOOK_EVENTS: dict[str, str] = {
     "cancelled": "request.cancelled",
     "images_complete": "images.complete",
     "assigned": "request.assigned",
+    "queued": "request.queued",
+    "escalated": "request.escalated",
     "report_signed": "report.signed",
     "addendum": "report.addendum",
 }
@@ -190,7 +192,13 @@ def webhook_event_publish(*, event: Any) -> None:
     if event_type is None:
         return
     case = event.case
-    subs = [s for s in WebhookSubscription.objects.filter(establishment_id=case.site_id, active=True)
+    # The requesting site's integrations, and a private provider's while the case is on its queue's line
+    # (queued to it, taken by it, reported, or escalated away: the last event it hears of the case).
+    audience = Q(establishment_id=case.site_id)
+    if case.assigned_line_id is not None:
+        audience |= Q(establishment__held_lines=case.assigned_line_id,
+                      establishment__held_lines__provider_queue__active=True)
+    subs = [s for s in WebhookSubscription.objects.filter(audience, active=True).distinct().order_by("pk")
             if event_type in s.events]
     if not subs:
         return

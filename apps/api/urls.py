@@ -12,6 +12,7 @@ router.register("requests", views.RequestViewSet, basename="request")
 router.register("studies", views.StudyViewSet, basename="study")
 router.register("worklist", views.WorklistViewSet, basename="worklist")
 router.register("webhooks", views.WebhookViewSet, basename="webhook")
+router.register("provider-queue", views.ProviderQueueViewSet, basename="provider-queue")
 
 
 

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -116,8 +119,16 @@ class DicomNodeAdmin(RegionScopedAdmin):
 @admin.register(Agreement)
 class AgreementAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
     region_path = "requesting__territory__region"
-    list_display = ("requesting", "partner", "status", "valid_from", "valid_until", "signed_on")
+    list_display = ("requesting", "partner", "status", "modality_codes", "pds_only", "valid_from", "valid_until",
+                    "signed_on")
     list_filter = ("status", "modalities", "pds_only")
     search_fields = ("requesting__name", "partner__name", "requesting__finess", "partner__finess")
     filter_horizontal = ("modalities",)
     date_hierarchy = "valid_from"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("modalities")
+
+    @admin.display(description=_("modalities covered"))
+    def modality_codes(self, obj: Agreement) -> str:
+        return ", ".join(sorted(m.code for m in obj.modalities.all()))

@@ -99,7 +99,9 @@ def demo_region_load(path: Path = DEMO_FILE) -> DemoContext:
         ag, c = Agreement.objects.get_or_create(
             requesting=ctx.establishments[a["requesting"]], partner=ctx.establishments[a["partner"]],
             valid_from=dt.date.fromisoformat(a["valid_from"]),  # required: the column is NOT NULL
-            defaults={"valid_until": _date(a["valid_until"]), "status": a["status"], "signed_on": _date(a["signed_on"])})
+            defaults={"valid_until": _date(a["valid_until"]), "status": a["status"], "signed_on": _date(a["signed_on"]),
+                      # Restricted to PDS hours only where the spec says so: the demo routes around the clock.
+                      "pds_only": a.get("pds_only", False)})
         if c:
             ag.modalities.set(a["modalities"])
         ctx.count("agreements", c)

@@ -62,11 +62,14 @@ def modality_for_dicom_code(code: str) -> Modality | None:
     return None
 
 
-def agreements_in_force(*, at: dt.datetime | None = None) -> QuerySet[Agreement]:
+def agreements_in_force(*, at: dt.datetime | None = None, during_pds: bool | None = None) -> QuerySet[Agreement]:
+    """Signed agreements valid on ``at``'s day. ``during_pds=False`` (regular hours at the requesting site)
+    leaves out the agreements restricted to PDS hours (``pds_only``); None: whatever the hour."""
     day = (at or timezone.now()).astimezone(PARIS).date()
-    return Agreement.objects.filter(
+    qs = Agreement.objects.filter(
         Q(valid_until__isnull=True) | Q(valid_until__gte=day), status=AgreementStatus.SIGNED, valid_from__lte=day
     )
+    return qs.filter(pds_only=False) if during_pds is False else qs
 
 
 def agreement_in_force(*, requesting_id: int, partner_id: int, modality_code: str,

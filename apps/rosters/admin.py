@@ -15,9 +15,25 @@ from simple_history.admin import SimpleHistoryAdmin
 from apps.audit.admin_mixins import RegionScopedAdmin
 from apps.core.admin_mixins import user_region_id
 from apps.core.errors import ApplicationError
-from apps.rosters.models import Intervention, OnCallLine, Shift, ShiftKind
+from apps.rosters.contracts import ContractHours
+from apps.rosters.models import Intervention, OnCallLine, ProviderQueue, Shift, ShiftKind
 from apps.rosters.services import intervention_check, intervention_record, roster_import_csv, shift_violations
 from apps.rosters.texts import roster_text
+
+
+@admin.register(ProviderQueue)
+class ProviderQueueAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
+    """A private provider's contract: hours, capacity, time to take a case (routing queues cases to its line)."""
+
+    region_path = "line__region"
+    list_display = ("line", "hours", "capacity_per_hour", "sla_vital_minutes", "sla_urgent_minutes",
+                    "sla_deferred_minutes", "active")
+    list_filter = ("active",)
+    search_fields = ("line__name",)
+
+    @admin.display(description=_("contracted hours"))
+    def hours(self, obj: ProviderQueue) -> str:
+        return ContractHours(obj.weekday_start, obj.weekday_end, obj.weekends, obj.holidays).label
 
 
 @admin.register(OnCallLine)

@@ -7,6 +7,8 @@ group or a referral centre. It covers modalities and serves requesting sites.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -104,3 +106,43 @@ class Intervention(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.shift.radiologist} · {self.start:%Y-%m-%d %H:%M}"
+
+
+class ProviderQueue(TimeStampedModel):
+    """A private provider's contract as a destination in its own right: cases are queued to the provider's line
+    without naming a radiologist, during its contracted hours (which may differ from the region's PDS window)
+    and while fewer than ``capacity_per_hour`` cases were queued to it in the last hour; the provider's
+    radiologists (or its own system, through the API) take each case within the SLA for its urgency, else the
+    case moves on to the rule's next target. The hours are read by ``apps.rosters.contracts``."""
+
+    line = models.OneToOneField(OnCallLine, on_delete=models.CASCADE, related_name="provider_queue",
+                                limit_choices_to={"kind": LineKind.PROVIDER}, verbose_name=_("provider line"))
+    weekday_start = models.TimeField(_("weeknight start"), default=dt.time(18, 0))
+    weekday_end = models.TimeField(_("weeknight end (next morning)"), default=dt.time(8, 0))
+    weekends = models.BooleanField(_("whole weekends"), default=True,
+                                   help_text=_("Saturday and Sunday around the clock."))
+    holidays = models.BooleanField(_("whole public holidays"), default=True,
+                                   help_text=_("Public holidays of the requesting site around the clock."))
+    capacity_per_hour = models.PositiveSmallIntegerField(_("capacity (cases per hour)"), default=6)
+    sla_vital_minutes = models.PositiveSmallIntegerField(_("time to take a case, vital (min)"), default=10)
+    sla_urgent_minutes = models.PositiveSmallIntegerField(_("time to take a case, urgent (min)"), default=30)
+    sla_deferred_minutes = models.PositiveSmallIntegerField(_("time to take a case, deferred (min)"), default=120)
+    active = models.BooleanField(_("active"), default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("provider queue")
+        verbose_name_plural = _("provider queues")
+        constraints = [models.CheckConstraint(condition=models.Q(capacity_per_hour__gt=0),
+                                              name="provider_queue_capacity_positive")]
+
+    def __str__(self) -> str:
+        return str(self.line)
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.line_id and self.line.kind != LineKind.PROVIDER:
+            raise ValidationError({"line": _("A provider queue belongs to a private provider's line.")})
+        if self.weekday_start == self.weekday_end:
+            raise ValidationError({"weekday_end": _("The weeknight window cannot start and end at the same time.")})

@@ -15,7 +15,8 @@ from apps.accounts.models import Membership
 from apps.regions.calendar import PARIS, pds_periods
 from apps.regions.models import Establishment, EstablishmentKind, Modality, Region
 from apps.regions.selectors import agreements_in_force, region_calendar_spec
-from apps.rosters.models import OnCallLine, Shift, ShiftRole
+from apps.rosters.contracts import ContractHours, contract_spans
+from apps.rosters.models import OnCallLine, ProviderQueue, Shift, ShiftRole
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,8 @@ def coverage_report(*, region_id: int, week_start: dt.date) -> CoverageReport:
     lo, hi = min(p.start for p in every), max(p.end for p in every)
     lines = list(OnCallLine.objects.filter(region_id=region_id, active=True)
                  .prefetch_related("modalities", "served_sites", "holders"))
+    # A private provider's queue covers its contracted hours without shifts (it dispatches internally).
+    queues = {q.line_id: contract_hours_of(q) for q in ProviderQueue.objects.filter(line__in=lines, active=True)}
     agreements: set[tuple[int, int, str]] = set()
     for a in agreements_in_force(at=lo).filter(requesting__in=sites).prefetch_related("modalities"):
         for m in a.modalities.all():
@@ -195,6 +198,13 @@ def coverage_report(*, region_id: int, week_start: dt.date) -> CoverageReport:
                         names.append(ln.name)
                         spans += [(s.start, s.end) for s in on]
                         people += [s.radiologist.display_name for s in on]
+                    if ln.pk in queues:
+                        holidays = frozenset({p.start.astimezone(PARIS).date()}) if p.kind == "holiday" else frozenset()
+                        contracted = contract_spans(queues[ln.pk], p.start, p.end, holidays=holidays)
+                        if contracted:
+                            names += [] if ln.name in names else [ln.name]
+                            spans += contracted
+                            people.append(f"{ln.name} ({queues[ln.pk].label})")
                 cells.append(CoverageCell(site.pk, site.name, code, p.label, p.kind, p.start, p.end, tuple(names),
                                           tuple(dict.fromkeys(people)), tuple(_uncovered(p.start, p.end, spans))))
     return CoverageReport(region_id, week_start, tuple(cells))
@@ -255,3 +265,32 @@ def roster_calendar(*, region_id: int, first_day: dt.date, last_day: dt.date,
     rows = tuple(CalendarRow(ln.pk, ln.name, tuple(tuple(by_cell.get((ln.pk, d), ())) for d in days))
                  for ln in lines)
     return RosterCalendar(days, rows)
+
+
+def contract_hours_of(queue: ProviderQueue) -> ContractHours:
+    return ContractHours(queue.weekday_start, queue.weekday_end, queue.weekends, queue.holidays)
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    requesting: str
+    partner: str
+    modalities: tuple[str, ...]
+    pds_only: bool
+    valid_until: dt.date | None
+
+
+def agreements_in_force_for_region(*, region_id: int, at: dt.datetime) -> list[AgreementRow]:
+    """The agreements in force in the region at ``at``, with what restricts them (modalities, PDS hours only):
+    what the coverage page shows beside the cells (routing applies the same restrictions)."""
+    qs = (agreements_in_force(at=at).filter(requesting__territory__region_id=region_id)
+          .select_related("requesting", "partner").prefetch_related("modalities")
+          .order_by("requesting__name", "partner__name"))
+    return [AgreementRow(a.requesting.name, a.partner.name, tuple(sorted(m.code for m in a.modalities.all())),
+                         a.pds_only, a.valid_until) for a in qs]
+
+
+def provider_queues_for_region(*, region_id: int) -> list[tuple[ProviderQueue, ContractHours]]:
+    """The active provider queues of the region with their contracted hours."""
+    return [(q, contract_hours_of(q)) for q in ProviderQueue.objects.filter(line__region_id=region_id, active=True)
+            .select_related("line").order_by("line__name")]

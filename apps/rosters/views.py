@@ -24,9 +24,11 @@ from apps.regions.calendar import PARIS
 from apps.rosters.models import Intervention, OnCallLine, Shift, ShiftKind, ShiftRole
 from apps.rosters.selectors import (
     COVERAGE_STATES,
+    agreements_in_force_for_region,
     coverage_report,
     coverage_state,
     ical_token,
+    provider_queues_for_region,
     roster_calendar,
     shifts_for_radiologist,
 )
@@ -68,7 +70,10 @@ def coverage(request: HttpRequest) -> HttpResponse:
     periods = [c for c in report.cells if c.site_id == report.cells[0].site_id
                and c.modality == report.cells[0].modality] if report.cells else []
     counts = {state: sum(1 for c in report.cells if coverage_state(c) == state) for state in COVERAGE_STATES}
+    now = timezone.now()
     return render(request, "rosters/coverage.html", {
+        "agreements": agreements_in_force_for_region(region_id=region_id, at=now),
+        "queues": provider_queues_for_region(region_id=region_id),
         "report": report, "rows": [(site, mod, [(c, coverage_state(c)) for c in cells])
                                    for (site, mod), cells in rows.items()],
         "periods": periods, "counts": counts,

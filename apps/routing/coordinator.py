@@ -25,13 +25,14 @@ from apps.rosters.models import Shift
 from apps.rosters.selectors import OnDuty, on_duty_from_shifts
 from apps.routing.models import DecisionOutcome, Purpose, RoutingDecision
 from apps.routing.notifiers import notification_create
-from apps.routing.selectors import agreed_partner_ids
+from apps.routing.selectors import agreed_partner_ids, period_kind_at
 from apps.worklist.models import OPEN_STATUSES, AssignmentState, Case, CaseEventKind, CaseStatus
 from apps.worklist.services import case_event_add
 
 # Acknowledgement delay of a hand-made assignment, by urgency (as the routing rules' defaults).
 ACK_MINUTES = {"vital": 5, "urgent": 15, "deferred": 60}
-ASSIGNABLE_STATES = (AssignmentState.COORDINATOR, AssignmentState.UNASSIGNED, AssignmentState.OFFERED)
+ASSIGNABLE_STATES = (AssignmentState.COORDINATOR, AssignmentState.UNASSIGNED, AssignmentState.OFFERED,
+                     AssignmentState.QUEUED)
 
 
 def _may_coordinate(actor: Any, region_id: int) -> bool:
@@ -44,7 +45,7 @@ def cases_waiting_on_coordinator(*, region_id: int) -> QuerySet[Case]:
     """Open cases of the region escalated to the coordinator, most urgent and oldest first."""
     return (Case.objects.filter(site__territory__region_id=region_id, assignment_state=AssignmentState.COORDINATOR,
                                 status__in=OPEN_STATUSES)
-            .select_related("site", "modality").order_by("requested_at", "pk"))
+            .select_related("site__territory", "modality").order_by("requested_at", "pk"))
 
 
 def last_reasons(case_ids: list[int]) -> dict[int, list[str]]:
@@ -73,7 +74,8 @@ class Assignable:
 def assignable_radiologists(case: Case, *, at: dt.datetime) -> list[Assignable]:
     """The active radiologists whose employing establishment may read this case's site and modality now (the
     site itself or a partner with an agreement in force), those on duty first."""
-    partners = agreed_partner_ids(site_id=case.site_id, modality_code=case.modality_id, at=at)
+    partners = agreed_partner_ids(site_id=case.site_id, modality_code=case.modality_id, at=at,
+                                  period_kind=period_kind_at(case.site, at))
     employers: dict[int, list[str]] = {}
     for uid, name in (Membership.objects.filter(establishment_id__in=partners, user__role=Role.RADIOLOGIST,
                                                 user__is_active=True)
@@ -108,7 +110,8 @@ def case_assign_by_coordinator(*, case_id: int, radiologist_id: int, reason: str
     if who is None:
         raise ApplicationError(_("Choose an active radiologist."), code="not_radiologist")
     now = timezone.now()
-    partners = agreed_partner_ids(site_id=case.site_id, modality_code=case.modality_id, at=now)
+    partners = agreed_partner_ids(site_id=case.site_id, modality_code=case.modality_id, at=now,
+                                  period_kind=period_kind_at(case.site, now))
     if not who.memberships.filter(establishment_id__in=partners).exists():
         raise ApplicationError(_("No agreement in force between the establishment of %(who)s and %(site)s for "
                                  "%(modality)s.") % {"who": who.display_name, "site": case.site.name,

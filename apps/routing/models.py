@@ -120,6 +120,7 @@ class Purpose(models.TextChoices):
 
 class DecisionOutcome(models.TextChoices):
     ASSIGNED = "assigned", _("Assigned to a radiologist")
+    QUEUED = "queued", _("Queued for a private provider")
     COORDINATOR = "coordinator", _("Escalated to the coordinator")
     REFUSED = "refused", _("Not routed")
 

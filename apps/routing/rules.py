@@ -9,6 +9,10 @@ Overflow: at level 0, when the first group's pooled line carries more
 weighted load per on-duty radiologist than its threshold, the case goes to
 the first later group held by a private provider (when there is one).
 
+A private provider's queue (``TargetFacts.queue``) is a group of its own: the case is queued to the
+provider's line without naming a radiologist (outcome ``queued``), only for reading, within the contracted
+hours and under the capacity per hour; otherwise the target is skipped with why, and the chain moves on.
+
 Agreement first, per radiologist: a line is usable when one of its holders has
 an agreement in force with the site, but each on-duty radiologist is offered
 the case only when their own employing establishment (their memberships among
@@ -25,8 +29,10 @@ DAYTIME = "day"
 URGENCY_WEIGHT = {"vital": 2.0, "urgent": 1.5, "deferred": 1.0}
 
 ASSIGNED = "assigned"
+QUEUED = "queued"
 COORDINATOR = "coordinator"
 REFUSED = "refused"
+QUEUE_ROLE = "queue"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,25 @@ class CaseFacts:
     # Establishments that may read for the site in this modality now: the site itself and every partner with
     # an agreement in force. None: facts built without them (rule tables that test other things).
     agreed_partner_ids: frozenset[int] | None = None
+    purpose: str = "reading"  # reading | validation
+
+
+@dataclass(frozen=True)
+class QueueFacts:
+    """A provider queue at the instant of the decision (``apps.rosters.contracts`` decided ``within_hours``)."""
+
+    within_hours: bool
+    hours_label: str
+    capacity_per_hour: int
+    queued_last_hour: int
+    sla_minutes: tuple[int, int, int] = (10, 30, 120)  # vital, urgent, deferred
+
+    @property
+    def at_capacity(self) -> bool:
+        return self.queued_last_hour >= self.capacity_per_hour
+
+    def sla_for(self, urgency: str) -> int:
+        return {"vital": self.sla_minutes[0], "urgent": self.sla_minutes[1]}.get(urgency, self.sla_minutes[2])
 
 
 @dataclass(frozen=True)
@@ -53,6 +78,7 @@ class TargetFacts:
     covers_modality: bool
     agreement: bool
     overflow_threshold: float | None = None
+    queue: QueueFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +124,7 @@ class Group:
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: str  # assigned | coordinator | refused
+    outcome: str  # assigned | queued | coordinator | refused
     rule_id: int | None = None
     line_id: int | None = None
     radiologist_id: int | None = None
@@ -153,11 +179,30 @@ def has_agreement(candidate: Candidate, case: CaseFacts) -> bool:
     return bool(candidate.employer_ids & case.agreed_partner_ids)
 
 
+def queue_refusal(target: TargetFacts, case: CaseFacts | None) -> str:
+    """Why a provider queue cannot take the case now ('' when it can)."""
+    q = target.queue
+    if q is None:
+        return ""
+    if case is not None and case.purpose != "reading":
+        return f"provider {target.line_name} takes images to read, not indication validation"
+    if not q.within_hours:
+        return f"provider {target.line_name} is outside its contracted hours ({q.hours_label})"
+    if q.at_capacity:
+        return (f"provider {target.line_name} is at capacity ({q.queued_last_hour} case(s) queued in the last "
+                f"hour, capacity {q.capacity_per_hour})")
+    return ""
+
+
 def escalation_groups(rule: RuleFacts, duty: dict[int, tuple[Candidate, ...]],
                       excluded: frozenset[int] = frozenset(), case: CaseFacts | None = None) -> list[Group]:
     groups: list[Group] = []
     for target, why in usable_targets(rule):
         if why:
+            continue
+        if target.queue is not None:
+            if not queue_refusal(target, case):
+                groups.append(Group(target, QUEUE_ROLE, ()))
             continue
         on_line = duty.get(target.line_id, ())
         for role in ("primary", "backup"):
@@ -175,6 +220,11 @@ def target_reasons(case: CaseFacts, rule: RuleFacts, duty: dict[int, tuple[Candi
     for target, why in usable_targets(rule):
         if why:
             out.append(f"target skipped: {why}")
+            continue
+        if target.queue is not None:
+            refusal = queue_refusal(target, case)
+            if refusal:
+                out.append(f"target skipped: {refusal}")
             continue
         on_line = [c for c in duty.get(target.line_id, ()) if c.role in ("primary", "backup")]
         if not on_line:
@@ -239,13 +289,22 @@ def decide(case: CaseFacts, rule: RuleFacts | None, duty: dict[int, tuple[Candid
     if level >= len(groups):
         if groups:
             reasons.append("no one left on the escalation chain: the coordinator is alerted")
-        elif any(duty.get(t.line_id) for t, why in usable_targets(rule) if not why):
+        elif any(duty.get(t.line_id) or t.queue for t, why in usable_targets(rule) if not why):
             reasons.append("no radiologist on duty on the rule's targets can take the case: the coordinator "
                            "is alerted")
         else:
             reasons.append("nobody on duty on the rule's targets: the coordinator is alerted")
         return Decision(COORDINATOR, rule_id=rule.rule_id, level=level, overflowed=overflowed, reasons=tuple(reasons))
     group = groups[level]
+    if group.role == QUEUE_ROLE:
+        assert group.target.queue is not None  # a queue group is built from a queue target
+        queue = group.target.queue
+        reasons.append(f"queued for provider {group.target.line_name}: within its contracted hours "
+                       f"({queue.hours_label}), {queue.queued_last_hour} of {queue.capacity_per_hour} case(s) "
+                       f"in the last hour")
+        return Decision(QUEUED, rule_id=rule.rule_id, line_id=group.target.line_id,
+                        line_name=group.target.line_name, level=level, overflowed=overflowed,
+                        delay_minutes=queue.sla_for(case.urgency), reasons=tuple(reasons))
     chosen = pick(group, case.subspecialty)
     why = f"{group.role} on {group.target.line_name}, least load ({chosen.load:.1f})"
     if case.subspecialty and case.subspecialty in chosen.subspecialties:

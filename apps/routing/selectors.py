@@ -126,12 +126,15 @@ def period_kind_at(site: Establishment, at: dt.datetime) -> str:
     return pds_kind_at(at, spec) or DAYTIME
 
 
-def agreed_partner_ids(*, site_id: int, modality_code: str, at: dt.datetime) -> frozenset[int]:
+def agreed_partner_ids(*, site_id: int, modality_code: str, at: dt.datetime,
+                       period_kind: str | None = None) -> frozenset[int]:
     """The establishments that may read the site's ``modality_code`` studies at ``at``: the site itself and
-    every partner with an agreement in force covering the modality."""
+    every partner with an agreement in force covering the modality (during regular hours, ``period_kind``
+    "day", not those restricted to PDS hours)."""
     day = at.astimezone(PARIS).date()  # agreements are in force by day
-    return _cached(("partners", site_id, modality_code, day), lambda: frozenset(
-        agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality_code)
+    during_pds = None if period_kind is None else period_kind != DAYTIME
+    return _cached(("partners", site_id, modality_code, day, during_pds), lambda: frozenset(
+        agreements_in_force(at=at, during_pds=during_pds).filter(requesting_id=site_id, modalities__code=modality_code)
         .values_list("partner_id", flat=True)) | {site_id})
 
 
@@ -139,9 +142,10 @@ def case_facts_for(*, site: Establishment, modality_code: str, eligible: bool, u
                    case_id: int = 0, subspecialty: str = "") -> CaseFacts:
     zones = _cached(("zones", site.territory_id), lambda: frozenset(
         PoolingZone.objects.filter(territories=site.territory_id).values_list("pk", flat=True)))
-    partners = agreed_partner_ids(site_id=site.pk, modality_code=modality_code, at=at) if eligible else frozenset()
-    return CaseFacts(case_id, site.pk, zones, modality_code, eligible, urgency,
-                     period_kind_at(site, at), subspecialty, partners)
+    period = period_kind_at(site, at)
+    partners = (agreed_partner_ids(site_id=site.pk, modality_code=modality_code, at=at, period_kind=period)
+                if eligible else frozenset())
+    return CaseFacts(case_id, site.pk, zones, modality_code, eligible, urgency, period, subspecialty, partners)
 
 
 def _in_list(column: str, name: str, n: int) -> str:

@@ -22,6 +22,7 @@ order and deadlocked with it, so the studies are marked once the decision has co
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -54,8 +55,9 @@ from apps.routing.models import (
     validate_rule_targets,
 )
 from apps.routing.notifiers import notification_create
+from apps.routing.provider_queues import case_queue, rule_with_queues
 from apps.routing.queue import enqueue_reoffer
-from apps.routing.rules import ASSIGNED, COORDINATOR, Decision, decide, match_rule
+from apps.routing.rules import ASSIGNED, COORDINATOR, QUEUED, Decision, decide, match_rule
 from apps.routing.selectors import case_facts_for, duty_candidates, rule_facts_for
 from apps.studies.services import studies_routed_mark
 from apps.traceability.models import IncidentKind
@@ -67,10 +69,12 @@ log = logging.getLogger(__name__)
 
 ROUTABLE = {CaseStatus.AWAITING_VALIDATION: Purpose.VALIDATION, CaseStatus.AWAITING_READING: Purpose.READING}
 ACTIVE_ASSIGNMENT = (AssignmentState.OFFERED, AssignmentState.ACKNOWLEDGED)
-# A case is in someone's hands when a radiologist is offered it, acknowledged it or reads it, or when the
-# coordinator was alerted because nobody could take it. Unassigned (routing not done, or failed) it is not.
+# Waiting for someone to answer within a delay: offered to a radiologist, or queued for a provider.
+ESCALATING = (AssignmentState.OFFERED, AssignmentState.QUEUED)
+# A case is in someone's hands when a radiologist is offered it, acknowledged it or reads it, when it waits in
+# a private provider's queue, or when the coordinator was alerted because nobody could take it. Unassigned (routing not done, or failed) it is not.
 CASE_HANDLED = (Q(assignment_state__in=[AssignmentState.OFFERED, AssignmentState.ACKNOWLEDGED,
-                                        AssignmentState.COORDINATOR])
+                                        AssignmentState.COORDINATOR, AssignmentState.QUEUED])
                 | Q(claimed_by__isnull=False))
 
 
@@ -113,8 +117,10 @@ def routing_decide(case: Case, *, at: dt.datetime, level: int = 0,
     """Load the facts and decide (no writes). Returns the decision and the time it took in ms."""
     t0 = time.perf_counter()
     site = case.site
-    facts = case_facts_for(site=site, modality_code=case.modality_id, eligible=case.modality.teleradiology_eligible,
-                           urgency=case.urgency, at=at, case_id=case.pk, subspecialty=case.needed_subspecialty)
+    facts = dataclasses.replace(
+        case_facts_for(site=site, modality_code=case.modality_id, eligible=case.modality.teleradiology_eligible,
+                       urgency=case.urgency, at=at, case_id=case.pk, subspecialty=case.needed_subspecialty),
+        purpose=_purpose(case))
     rule = None
     duty: dict = {}
     if facts.eligible:
@@ -122,6 +128,7 @@ def routing_decide(case: Case, *, at: dt.datetime, level: int = 0,
                                                 modality_code=case.modality_id, zone_ids=facts.zone_ids,
                                                 partner_ids=facts.agreed_partner_ids))
         if rule is not None:
+            rule = rule_with_queues(rule, facts, at=at)
             duty = duty_candidates(line_ids=[t.line_id for t in rule.targets], at=at)
     decision = decide(facts, rule, duty, level=level, excluded=excluded)
     return decision, (time.perf_counter() - t0) * 1000
@@ -168,6 +175,8 @@ def _apply(case: Case, *, trigger: str, level: int, actor_id: int | None = None,
                             title=f"PDS: {case.get_urgency_display()} {case.modality_id} from {case.site.name}",
                             body=f"Case #{case.pk} assigned to you for {what} ({case.exam}). "
                                  f"Acknowledge within {decision.delay_minutes} min.")
+    elif decision.outcome == QUEUED:
+        case_queue(case, decision, now=now, trigger=trigger, purpose=_purpose(case), actor_id=actor_id)
     elif decision.outcome == COORDINATOR:
         _to_coordinator(case, decision, now=now, actor_id=actor_id)
     return case
@@ -257,10 +266,11 @@ def _case_route(*, case_id: int, trigger: str) -> tuple[Case | None, bool]:
 
 @transaction.atomic
 def case_escalate(*, case_id: int, now: dt.datetime | None = None) -> Case | None:
-    """Move an offered case whose acknowledgement delay has passed to the next group of its chain."""
+    """Move an offered case whose acknowledgement delay has passed, or a queued case a provider has not taken
+    within its SLA, to the next group of its chain."""
     now = now or timezone.now()
     case = _locked_case(case_id)
-    if case is None or case.assignment_state != AssignmentState.OFFERED:
+    if case is None or case.assignment_state not in ESCALATING:
         return case
     if case.escalation_due_at is None or case.escalation_due_at > now:
         return case
@@ -272,7 +282,11 @@ def case_escalate(*, case_id: int, now: dt.datetime | None = None) -> Case | Non
         # once the images are complete an unacknowledged case escalates at the next tick).
         return case
     previous = case.assigned_to
-    if previous is not None:
+    if case.assignment_state == AssignmentState.QUEUED and case.assigned_line is not None:
+        case_event_add(case=case, kind=CaseEventKind.ESCALATED,
+                       message=f"Not taken by the private provider {case.assigned_line.name} in time: escalating",
+                       data={"from_line_id": case.assigned_line_id, "level": case.escalation_level + 1})
+    elif previous is not None:
         case_event_add(case=case, kind=CaseEventKind.ESCALATED,
                        message=f"Not acknowledged by {previous.display_name} in time: escalating",
                        data={"from_radiologist_id": previous.pk, "level": case.escalation_level + 1})
@@ -280,9 +294,9 @@ def case_escalate(*, case_id: int, now: dt.datetime | None = None) -> Case | Non
 
 
 def escalations_run(*, now: dt.datetime | None = None, limit: int = 500) -> int:
-    """Escalate every offered case past its delay (beat task). Each case in its own transaction."""
+    """Escalate every offered or queued case past its delay (beat task). Each case in its own transaction."""
     now = now or timezone.now()
-    ids = list(Case.objects.filter(assignment_state=AssignmentState.OFFERED, escalation_due_at__lte=now,
+    ids = list(Case.objects.filter(assignment_state__in=ESCALATING, escalation_due_at__lte=now,
                                    status__in=list(ROUTABLE))
                .order_by("escalation_due_at").values_list("pk", flat=True)[:limit])
     for case_id in ids:
@@ -334,7 +348,7 @@ def case_reoffer(*, case_id: int, now: dt.datetime | None = None) -> Case | None
         return case
     excluded = _excluded(case) | _offered_before(case)
     decision, _ms = routing_decide(case, at=now or timezone.now(), excluded=excluded)
-    if decision.outcome != ASSIGNED:
+    if decision.outcome not in (ASSIGNED, QUEUED):
         return case
     return _apply(case, trigger="reoffer", level=0, excluded=excluded)
 
@@ -353,7 +367,7 @@ def coordinator_cases_reoffer(*, limit: int = 500, region_id: int | None = None)
         except Exception as exc:  # rolled back: still with the coordinator; the next sweep retries
             _failure_record_safely(case_id=case_id, trigger="reoffer", error=exc)
             continue
-        offered += bool(case is not None and case.assignment_state == AssignmentState.OFFERED)
+        offered += bool(case is not None and case.assignment_state in ESCALATING)
     return offered
 
 

@@ -67,6 +67,8 @@ class AssignmentState(models.TextChoices):
     OFFERED = "offered", _("Offered, awaiting acknowledgement")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
     COORDINATOR = "coordinator", _("Escalated to the coordinator")
+    # On a private provider's line, no radiologist named: the first of its readers to claim it takes it.
+    QUEUED = "queued", _("In a private provider's queue")
 
 
 class Case(models.Model):
@@ -281,6 +283,7 @@ class CaseEventKind(models.TextChoices):
     LATE_IMAGES = "late_images", _("Late series received")
     ACQUIRED_BEFORE_VALIDATION = "acquired_before_validation", _("Images acquired before validation")
     ASSIGNED = "assigned", _("Assigned")
+    QUEUED = "queued", _("Queued for a private provider")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
     DECLINED = "declined", _("Declined")
     HANDED_BACK = "handed_back", _("Handed back")

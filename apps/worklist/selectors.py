@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.models import Subspecialty, User
+from apps.accounts.models import Membership, Subspecialty, User
 from apps.regions.selectors import agreements_in_force
 from apps.rosters.models import LineKind, OnCallLine
 from apps.rosters.selectors import lines_for_user
@@ -90,6 +90,16 @@ def employer_may_read(establishment_ids: list[int]) -> Q:
     return Q(site_id__in=establishment_ids) | Q(Exists(agreed))
 
 
+def _provider_key_cases(principal: Any) -> QuerySet[Case]:
+    """The cases a private provider's API key reaches beyond its own site's: those on its queues' lines while
+    they are queued or taken by one of its radiologists (its system takes them, and their images, from there).
+    Empty for any other key."""
+    establishment_id = getattr(principal, "establishment_id", None) or 0
+    staff = Membership.objects.filter(establishment_id=establishment_id).values("user_id")
+    return Case.objects.filter(Q(assignment_state=AssignmentState.QUEUED) | Q(assigned_to_id__in=staff),
+                               assigned_line_id__in=provider_queue_lines([establishment_id]))
+
+
 def _radiologist_cases(user: Any, visibility: Visibility) -> Q:
     own = Q(assigned_to_id=user.pk) | Q(claimed_by_id=user.pk)
     if visibility is Visibility.OWN_QUEUE:
@@ -99,14 +109,37 @@ def _radiologist_cases(user: Any, visibility: Visibility) -> Q:
     expert = ExpertRequest.objects.filter(Q(expert_id=user.pk) | Q(line_id__in=lines)).values("case_id")
     reported = Report.objects.filter(author_id=user.pk).values("case_id")
     # A line's queue shows only the cases the radiologist may read: their employer's agreement, not the line's.
-    on_line = Q(assigned_line_id__in=lines) & employer_may_read(user_establishment_ids(user))
+    mine = user_establishment_ids(user)
+    # A private provider's queue is its radiologists' whether or not the provider rosters them here.
+    queued = Q(assignment_state=AssignmentState.QUEUED, assigned_line_id__in=provider_queue_lines(mine))
+    on_line = (Q(assigned_line_id__in=lines) | queued) & employer_may_read(mine)
     return own | on_line | Q(validated_by_id=user.pk) | Q(pk__in=reported) | Q(pk__in=expert)
+
+
+def provider_queue_lines(establishment_ids: list[int]) -> QuerySet[OnCallLine, Any]:
+    """The lines with an active provider queue held by these establishments (a subquery of line ids)."""
+    return OnCallLine.objects.filter(kind=LineKind.PROVIDER, provider_queue__active=True,
+                                     holders__in=establishment_ids).values("pk")
+
+
+def provider_queue_cases(principal: Any) -> QuerySet[Case]:
+    """The open cases waiting in the queues of the provider the principal works for: a radiologist's
+    establishments, or an API key's establishment. Oldest first within urgency is the caller's order."""
+    if getattr(principal, "role", "") == INTEGRATION_ROLE:
+        establishment_ids = [getattr(principal, "establishment_id", None) or 0]
+    elif getattr(principal, "role", "") == "radiologist":
+        establishment_ids = user_establishment_ids(principal)
+    else:
+        return Case.objects.none()
+    return (Case.objects.filter(assignment_state=AssignmentState.QUEUED, status__in=OPEN_STATUSES,
+                                assigned_line_id__in=provider_queue_lines(establishment_ids))
+            .filter(employer_may_read(establishment_ids)))
 
 
 def cases_visible_to(principal: Any, *, visibility: Visibility = Visibility.CARE) -> QuerySet[Case]:
     """The cases ``principal`` may see, by role.
 
-    - API key: the cases of its establishment.
+    - API key: the cases of its establishment; a private provider's key also those on its queues.
     - emergency physician, radiographer, establishment admin: the cases of the establishments they belong to.
     - ARS coordinator: the cases of their region.
     - radiologist: see ``Visibility`` (care relationship by default; own queue on request). Belonging to an
@@ -117,6 +150,8 @@ def cases_visible_to(principal: Any, *, visibility: Visibility = Visibility.CARE
     if not getattr(principal, "is_authenticated", False):
         return qs.none()
     perimeter = _site_perimeter(principal)
+    if perimeter is not None and getattr(principal, "role", "") == INTEGRATION_ROLE:
+        return qs.filter(perimeter | Q(pk__in=_provider_key_cases(principal).values("pk")))
     if perimeter is not None:
         return qs.filter(perimeter)
     if getattr(principal, "role", "") == "radiologist":
@@ -131,6 +166,8 @@ def studies_visible_to(principal: Any) -> QuerySet[Any]:
     if not getattr(principal, "is_authenticated", False):
         return qs.none()
     perimeter = _site_perimeter(principal)
+    if perimeter is not None and getattr(principal, "role", "") == INTEGRATION_ROLE:
+        return qs.filter(perimeter | Q(case__in=_provider_key_cases(principal).values("pk")))
     if perimeter is not None:
         return qs.filter(perimeter)
     if getattr(principal, "role", "") == "radiologist":
@@ -250,6 +287,8 @@ class CaseContact:
             return _("Assigned to %(name)s, awaiting acknowledgement") % {"name": self.name}
         if self.state == AssignmentState.ACKNOWLEDGED:
             return _("Assigned to %(name)s (acknowledged)") % {"name": self.name}
+        if self.state == AssignmentState.QUEUED:
+            return _("In the queue of the private provider %(line)s, not yet taken") % {"line": self.line_name}
         if self.state == AssignmentState.COORDINATOR:
             return _("Not yet assigned: the regional coordinator is looking for a radiologist")
         return _("Not yet assigned")
@@ -272,6 +311,9 @@ def case_contact(case: Case) -> CaseContact | None:
                            line_name=line.name if line else "")
     if case.status not in OPEN_STATUSES:
         return None
+    if case.assignment_state == AssignmentState.QUEUED and case.assigned_line is not None:
+        return CaseContact(state=AssignmentState.QUEUED, phone=case.assigned_line.phone,
+                           line_name=case.assigned_line.name)
     if case.assignment_state == AssignmentState.COORDINATOR:
         return CaseContact(state=AssignmentState.COORDINATOR)
     return CaseContact(state=AssignmentState.UNASSIGNED)

@@ -84,6 +84,9 @@ SENTENCES: tuple[Sentence, ...] = (
     _s(gettext_noop("Escalated to the regional coordinator: %(why)s"), "why"),
     _s(gettext_noop("Automatic routing failed (%(detail)s); retried automatically")),
     _s(gettext_noop("Not acknowledged by %(who)s in time: escalating")),
+    # apps.routing.provider_queues
+    _s(gettext_noop("Queued for the private provider %(line)s; to be taken within %(minutes)s min")),
+    _s(gettext_noop("Not taken by the private provider %(line)s in time: escalating")),
     _s(gettext_noop("Acknowledged by %(who)s")),
     # apps.routing.sla
     _s(gettext_noop("Report overdue: acknowledged by %(who)s, target %(minutes)s min after acknowledgement: the "

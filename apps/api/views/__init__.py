@@ -14,6 +14,7 @@ from apps.api.views.fhir import (
     FhirServiceRequestView,
 )
 from apps.api.views.on_call import CoverageView, OnDutyView
+from apps.api.views.provider import ProviderQueueViewSet
 from apps.api.views.rest import EstablishmentViewSet, RequestViewSet, StudyViewSet, WorklistViewSet
 from apps.api.views.webhooks import WebhookViewSet
 
@@ -28,6 +29,7 @@ __all__ = [
     "FhirPractitionerView",
     "FhirServiceRequestView",
     "OnDutyView",
+    "ProviderQueueViewSet",
     "RequestViewSet",
     "StudyViewSet",
     "WebhookViewSet",

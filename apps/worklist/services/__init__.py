@@ -12,7 +12,14 @@ claims, reports, delivery (receipts, acquisition, critical call confirmation), e
 case lock. Every public name is importable from here.
 """
 
-from apps.worklist.services.claims import CLAIMABLE, case_claim, case_hand_off, case_open, case_release
+from apps.worklist.services.claims import (
+    CLAIMABLE,
+    case_claim,
+    case_hand_off,
+    case_open,
+    case_release,
+    provider_case_claim,
+)
 from apps.worklist.services.common import case_event_add, enqueue_routing
 from apps.worklist.services.delivery import (
     Reader,
@@ -47,7 +54,7 @@ __all__ = [
     "CLAIMABLE", "MATCH_WINDOW", "REPORT_FIELDS", "CaseInput", "Reader", "ValidationDecision",
     "acquisition_log", "addendum_add", "critical_call_confirm", "reader_for", "report_delivery_record", "case_attach_complete_study", "case_attach_study", "case_cancel", "case_claim", "case_create",
     "case_event_add", "case_hand_off", "case_info_provide", "case_late_images_record", "case_match_for_study",
-    "case_open", "case_release", "case_validate",
+    "case_open", "case_release", "case_validate", "provider_case_claim",
     "critical_call_log", "enqueue_routing", "expert_opinion_give", "expert_request_create", "report_content_hash",
     "report_draft_save", "report_sign", "study_match_manual",
 ]

@@ -11,8 +11,9 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, ConflictError, PermissionDeniedError
-from apps.regions.selectors import agreements_in_force
-from apps.worklist.models import Case, CaseEventKind, CaseStatus, Report, ReportStatus
+from apps.regions.calendar import pds_kind_at
+from apps.regions.selectors import agreements_in_force, site_calendar_spec
+from apps.worklist.models import AssignmentState, Case, CaseEventKind, CaseStatus, Report, ReportStatus
 from apps.worklist.services.common import case_event_add, require_radiologist
 
 # --- Claim: exactly one reader -----------------------------------------------------------------------------
@@ -22,21 +23,29 @@ CLAIMABLE = (CaseStatus.ACCEPTED, CaseStatus.AWAITING_READING, CaseStatus.IN_PRO
 
 def _employer_may_read(user: Any, case_id: int, at: Any) -> bool:
     """Agreement first, per radiologist: one of the reader's establishments is the site itself or has an
-    agreement in force with it for the case's modality (a pooled line's other holders do not count)."""
-    row = Case.objects.filter(pk=case_id).values_list("site_id", "modality_id").first()
-    if row is None:
+    agreement in force with it for the case's modality (a pooled line's other holders do not count); an
+    agreement restricted to PDS hours counts only during the site's PDS periods."""
+    case = Case.objects.filter(pk=case_id).select_related("site__territory__region").first()
+    if case is None:
         return True  # the claim below finds nothing to claim
-    site_id, modality = row
-    partners = set(agreements_in_force(at=at).filter(requesting_id=site_id, modalities__code=modality)
-                   .values_list("partner_id", flat=True)) | {site_id}
-    return user.memberships.filter(establishment_id__in=partners).exists()
+    mine = set(user.memberships.values_list("establishment_id", flat=True))
+    if case.site_id in mine:
+        return True
+    agreed = dict(agreements_in_force(at=at).filter(requesting_id=case.site_id, modalities__code=case.modality_id,
+                                                    partner_id__in=mine).values_list("partner_id", "pds_only"))
+    if not agreed:
+        return False
+    if not all(agreed.values()):
+        return True
+    return pds_kind_at(at, site_calendar_spec(case.site)) is not None  # only PDS-hours agreements
 
 
 @transaction.atomic
 def case_claim(*, case_id: int, user: Any) -> Case:
     """Lock the case to this reader. Compare-and-set on claimed_by: of two radiologists claiming at the
     same moment exactly one row update succeeds; the other is told who has the case. Refused to a reader
-    whose establishment has no agreement in force with the site."""
+    whose establishment has no agreement in force with the site. A case waiting in a private provider's
+    queue becomes the claimer's assignment (acknowledged), which ends its SLA clock."""
     require_radiologist(user)
     now = timezone.now()
     if not _employer_may_read(user, case_id, now):
@@ -44,6 +53,11 @@ def case_claim(*, case_id: int, user: Any) -> Case:
                                       "cannot read its cases."), code="no_agreement")
     won = (Case.objects.filter(pk=case_id, claimed_by__isnull=True, status__in=CLAIMABLE)
            .update(claimed_by=user, claimed_at=now, status=CaseStatus.IN_PROGRESS, updated_at=now))
+    if won:
+        # Taken from a private provider's queue: the claimer's from now on, within the SLA (no escalation).
+        Case.objects.filter(pk=case_id, assignment_state=AssignmentState.QUEUED).update(
+            assignment_state=AssignmentState.ACKNOWLEDGED, assigned_to=user, assigned_at=now, acknowledged_at=now,
+            escalation_due_at=None)
     case = Case.objects.select_related("claimed_by").get(pk=case_id)
     if not won:
         if case.claimed_by_id == user.pk:
@@ -101,3 +115,15 @@ def case_open(*, case: Case, user: Any) -> None:
         if Case.objects.filter(pk=case.pk, opened_at__isnull=True).update(opened_at=now):
             case.opened_at = now
             case_event_add(case=case, kind=CaseEventKind.OPENED, actor_id=user.pk, message="Images opened", at=now)
+
+
+def provider_case_claim(*, case_id: int, establishment_id: int, rpps: str) -> Case:
+    """A private provider's own system takes a case from its queue for one of its radiologists, named by RPPS
+    number (the provider dispatches internally): the claim is that radiologist's, with every rule of
+    ``case_claim`` (agreement first, one reader)."""
+    who = (User.objects.filter(role="radiologist", is_active=True, rpps=rpps,
+                               memberships__establishment_id=establishment_id).first() if rpps else None)
+    if who is None:
+        raise ApplicationError(_("No active radiologist of your establishment has this RPPS number."),
+                               code="unknown_radiologist")
+    return case_claim(case_id=case_id, user=who)
