@@ -197,8 +197,7 @@ def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.d
     ``= ANY(array)``, so the embedded SQLite demo routes the same way. ``RuleFacts.modalities`` holds only
     ``modality_code``: the rules were filtered on it. ``partner_ids`` (``agreed_partner_ids``, already read
     for the case's facts) saves reading the agreements again; whether each on-duty radiologist's own employer
-    has an agreement is decided per candidate (``rules.has_agreement``). The facts are configuration:
-    cached (``_cached``)."""
+    has an agreement is decided per candidate (``rules.has_agreement``)."""
     if zone_ids is None:
         zone_ids = frozenset(PoolingZone.objects.filter(territories__establishments=site_id)
                              .values_list("pk", flat=True))
@@ -206,8 +205,9 @@ def rule_facts_for(*, region_id: int, site_id: int, modality_code: str, at: dt.d
         partner_ids = agreed_partner_ids(site_id=site_id, modality_code=modality_code, at=at)
     partners = tuple(sorted(partner_ids - {site_id}))
     zones = tuple(sorted(zone_ids))
-    return list(_cached(("rules", region_id, site_id, modality_code, partners, zones),
-                        lambda: _rule_facts_read(region_id, site_id, modality_code, partners, zones)))
+    # Read at every decision, never cached: a rule's delays or targets changed by the coordinator apply to the
+    # very next decision, in every process.
+    return list(_rule_facts_read(region_id, site_id, modality_code, partners, zones))
 
 
 def _rule_facts_read(region_id: int, site_id: int, modality_code: str, partners: tuple[int, ...],

@@ -31,7 +31,7 @@ def test_second_decision_reads_less_and_agrees(demo):
     _pool_south_now(demo, ("radio.vincent6", "primary"), ("radiologue", "backup"))  # vincent6: Bourges
     first, a = _reads(demo)
     second, b = _reads(demo)
-    assert second < first  # agreements, rules, holders and memberships came from the cache
+    assert second < first  # agreements, holders and memberships came from the cache
     assert a.assignment_state == b.assignment_state == AssignmentState.OFFERED
 
 
@@ -59,9 +59,9 @@ def test_membership_change_is_seen_by_the_next_decision(demo):
 def test_cases_and_decisions_do_not_clear_it(demo):
     _pool_south_now(demo, ("radiologue", "primary"))
     _reads(demo)
-    assert any(key[0] == "rules" for key in selectors._cache)
+    assert any(key[0] == "holders" for key in selectors._cache)
     _reads(demo)  # a case, a decision, an event, notifications were written
-    assert any(key[0] == "rules" for key in selectors._cache)
+    assert any(key[0] == "holders" for key in selectors._cache)
 
 
 def test_warm_up_loads_the_calendars(demo):

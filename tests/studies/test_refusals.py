@@ -12,6 +12,7 @@ from pydicom.uid import MRImageStorage, generate_uid
 
 from apps.studies import services
 from apps.studies.models import Instance, Series, Study
+from apps.studies.services.completion import EMPTY_STUDY_GRACE_SECONDS
 from dicom_gateway.checks import STATUS_VALUE_OUT_OF_RANGE
 from dicom_gateway.metadata import STATUS_SOP_CLASS_MISMATCH, STATUS_SUCCESS
 from tests.factories.dicom import make_instance
@@ -88,6 +89,9 @@ def test_an_empty_study_is_never_completed_and_is_removed_once_quiet(association
     meta = meta_of(study_uid=generate_uid(), series_uid=generate_uid(), number=1)
     ref = services.study_series_ensure(site_id=site_id, calling_ae="VIERZON_CT", meta=meta, now=now)
     result = services.studies_reconcile(now=now + dt.timedelta(seconds=quiet + 1))
+    assert result.completed == () and broker.sent == []
+    assert Study.objects.filter(pk=ref.study_id).exists()  # quiet, but its first image may be on its way
+    result = services.studies_reconcile(now=now + dt.timedelta(seconds=max(quiet, EMPTY_STUDY_GRACE_SECONDS) + 1))
     assert result.completed == () and broker.sent == []
     assert not Study.objects.filter(pk=ref.study_id).exists() and not Series.objects.exists()
     assert services.study_complete(study_id=ref.study_id, cutoff=now + dt.timedelta(seconds=60)) is False

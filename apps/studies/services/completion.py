@@ -186,6 +186,9 @@ def studies_lease_release(*, study_ids: list[int]) -> int:
     return Study.objects.filter(pk__in=study_ids, lease_until__isnull=False).update(lease_until=None)
 
 
+EMPTY_STUDY_GRACE_SECONDS = 60.0
+
+
 def studies_reconcile(*, now: dt.datetime | None = None, quiet_seconds: float | None = None) -> ReconcileResult:
     """Complete the quiet studies, then send every routing message still pending. Safe to run anywhere, often.
 
@@ -200,7 +203,9 @@ def studies_reconcile(*, now: dt.datetime | None = None, quiet_seconds: float | 
                              num_instances__gt=0)
         .order_by("last_received_at").values_list("pk", flat=True)[:200])
     if watching_since < cutoff:
-        studies_empty_discard(cutoff=cutoff, now=now)
+        # An empty study is garbage only once nothing happened to it for a while, whatever the quiet period: a
+        # first image may be between its study row and its own row right now.
+        studies_empty_discard(cutoff=min(cutoff, now - dt.timedelta(seconds=EMPTY_STUDY_GRACE_SECONDS)), now=now)
     # Each study is handed to routing as soon as its own completion commits, not after the whole pass: on a busy
     # night a pass completes tens of studies and the first would otherwise wait for the last. Each is stamped
     # with the moment of its own completion (``now`` only when the caller fixes the clock).
