@@ -291,3 +291,13 @@ class ProviderClaimInputSerializer(StrictInputSerializer):
         r"^[0-9]{11}$", required=False, allow_blank=True, default="",
         help_text="With an API key: the RPPS number of the provider's radiologist who takes the case (the provider "
                   "dispatches internally). With a radiologist's session: ignored, the case is theirs.")
+
+
+
+class ProviderClaimDocumentedSerializer(ProviderClaimInputSerializer):
+    """The claim as the OpenAPI schema documents it: a machine (an API key) must name the radiologist; a
+    radiologist's own session may leave the field out (``ProviderClaimInputSerializer`` accepts that)."""
+
+    radiologist_rpps = serializers.RegexField(
+        r"^[0-9]{11}$", help_text="The RPPS number of the provider's radiologist who takes the case (the provider "
+                                   "dispatches internally). A radiologist's own session may leave it out.")

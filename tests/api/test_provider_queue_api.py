@@ -43,7 +43,7 @@ def test_provider_system_lists_and_takes_for_one_of_its_radiologists(demo, queue
     assert rw.get(f"/api/v1/requests/{case.public_id}/").status_code == 200
     bad = rw.post(f"/api/v1/provider-queue/{case.public_id}/claim/", {"radiologist_rpps": "10000000009"},
                   format="json")
-    assert bad.status_code == 400 and "RPPS" in bad.json()["detail"]  # not one of Télérad's radiologists
+    assert bad.status_code == 404 and "RPPS" in bad.json()["detail"]  # not one of Télérad's radiologists
     morel = demo.users["radio.morel20"]
     taken = rw.post(f"/api/v1/provider-queue/{case.public_id}/claim/", {"radiologist_rpps": morel.rpps},
                     format="json")

@@ -29,7 +29,7 @@ PASSWORD = "pds-demo-2026"
 
 
 def _activity(demo: Any) -> None:
-    from apps.dashboards.models import RiskEntry
+    from apps.dashboards.models import RiskAction, RiskEntry
     from apps.worklist.models import Case
 
     now = timezone.now()
@@ -48,8 +48,10 @@ def _activity(demo: Any) -> None:
                             acknowledged_at=req + 40 * m if signed else None,
                             signed_at=req + (70 + 10 * i) * m if signed else None,
                             status="reported" if signed else "redirected")
-    RiskEntry.objects.create(region=demo.region, risk="Saturation des radiologues", nature="human", impact=4,
-                             probability=3, last_review=now.date() - dt.timedelta(days=200), owner="ARS")
+    risk = RiskEntry.objects.create(region=demo.region, risk="Saturation des radiologues", nature="human", impact=4,
+                                    probability=3, last_review=now.date() - dt.timedelta(days=200))
+    RiskAction.objects.create(risk=risk, action="Renfort de la ligne mutualisée", owner="ARS",
+                              due_date=now.date() + dt.timedelta(days=30))
 
 
 def _browser(tmp_path: Path) -> Any:

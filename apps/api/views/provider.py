@@ -41,7 +41,7 @@ class ProviderQueueViewSet(mixins.ListModelMixin, ApiViewSet):
         return response
 
     @extend_schema(summary="Take a request from the queue (claim it for reading)",
-                   request=s.ProviderClaimInputSerializer,
+                   request=s.ProviderClaimDocumentedSerializer,
                    responses={200: s.RequestOutputSerializer, (409, "application/problem+json"): PROBLEM, **ERRORS})
     @action(detail=True, methods=["post"])
     def claim(self, request: Request, public_id: str) -> Response:

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
-from apps.core.errors import ApplicationError, ConflictError, PermissionDeniedError
+from apps.core.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from apps.regions.calendar import pds_kind_at
 from apps.regions.selectors import agreements_in_force, site_calendar_spec
 from apps.worklist.models import AssignmentState, Case, CaseEventKind, CaseStatus, Report, ReportStatus
@@ -124,6 +124,6 @@ def provider_case_claim(*, case_id: int, establishment_id: int, rpps: str) -> Ca
     who = (User.objects.filter(role="radiologist", is_active=True, rpps=rpps,
                                memberships__establishment_id=establishment_id).first() if rpps else None)
     if who is None:
-        raise ApplicationError(_("No active radiologist of your establishment has this RPPS number."),
+        raise NotFoundError(_("No active radiologist of your establishment has this RPPS number."),
                                code="unknown_radiologist")
     return case_claim(case_id=case_id, user=who)
