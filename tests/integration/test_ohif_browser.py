@@ -1,9 +1,12 @@
 """Issue 19, point 2: the OHIF viewer served by the platform, in real headless Chromium.
 
 A radiologist logs in, opens a case's study from the worklist in OHIF (pinned release installed by
-``make install``, served under /ohif/ with our app-config): the study's series appear, a viewport canvas is drawn
-from our /dicomweb/ (not blank), and the browser reports no Content-Security-Policy violation; the report editor
-stays in the first window."""
+``make install``, served under /ohif/ with our app-config); the report editor stays in the first window. The study
+is a JPEG Lossless (SV1) CT compressed by dcmtk, as a PACS sends it. What the issue asks a night reader can do:
+the study opens, a slice renders (the canvas is not blank), a mouse drag with the default window/level tool
+changes the window and the pixels, the mouse wheel reaches the last slice, a Length measurement drawn with the
+mouse is listed in the measurement panel, and the MPR layout draws three non-blank planes (a volume rebuilt from
+the slices). The browser reports no Content-Security-Policy violation and no failed request."""
 
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ pytestmark = [
     pytest.mark.skipif(not shutil.which("npm"), reason="no npm on this machine: OHIF is not installed"),
 ]
 
+SLICES = 20
+
 # A non-blank canvas: some pixel of the viewport's canvas differs from the first one.
 CANVAS_DRAWN = """
 var canvases = Array.from(document.querySelectorAll('.cornerstone-canvas, canvas'));
@@ -45,6 +50,20 @@ for (var c of canvases) {
 }
 return false;"""
 
+# Per viewport pane: [drawn (not blank), a hash of a sample of its pixels].
+PANES = """
+return Array.from(document.querySelectorAll('[data-cy=viewport-pane]')).map(function (pane) {
+  var c = pane.querySelector('canvas.cornerstone-canvas');
+  if (!c || c.width < 64 || c.height < 64) return [false, 0];
+  var d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  var drawn = false, h = 0;
+  for (var i = 0; i < d.length; i += 4 * 5) {
+    if (d[i] !== d[0]) drawn = true;
+    h = (h * 31 + d[i]) | 0;
+  }
+  return [drawn, h];
+});"""
+
 
 def test_radiologist_reads_the_case_study_in_ohif(live_demo: Any, process_env: dict[str, str], tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
@@ -57,8 +76,8 @@ def test_radiologist_reads_the_case_study_in_ohif(live_demo: Any, process_env: d
 
     case = make_case(live_demo, assign_to="radiologue", status="in_progress")
     Case.objects.filter(pk=case.pk).update(claimed_by=live_demo.users["radiologue"])  # claimed: the editor shows
-    study = store_study(tmp_path / "dicom", live_demo.establishments["vierzon"], case=case, series=2, slices=12,
-                        rows=128, cols=128)
+    study = store_study(tmp_path / "dicom", live_demo.establishments["vierzon"], case=case, series=1,
+                        slices=SLICES, rows=128, cols=128, phantom=True, jpeg_lossless=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(manage_cmd("runserver", "--noreload", f"127.0.0.1:{port}"), process_env,
@@ -83,19 +102,67 @@ def test_radiologist_reads_the_case_study_in_ohif(live_demo: Any, process_env: d
             driver.switch_to.window([h for h in driver.window_handles if h != first][0])
             wait_until(lambda: "/ohif/viewer" in driver.current_url, timeout=30, message="OHIF route")
             assert study.study_uid in driver.current_url
-            console: list[str] = []
             try:
-                wait_until(lambda: "S:2" in driver.find_element(By.TAG_NAME, "body").text, timeout=90,
+                wait_until(lambda: "S:1" in driver.find_element(By.TAG_NAME, "body").text, timeout=90,
                            message="the study's series listed by OHIF")
                 wait_until(lambda: driver.execute_script(CANVAS_DRAWN), timeout=90, message="a slice drawn")
-            except AssertionError as exc:
+                reads_like_a_radiologist(driver)
+            except Exception as exc:
                 console = [e["message"][:400] for e in driver.get_log("browser")]
-                body = driver.find_element(By.TAG_NAME, "body").text[:1000]
+                body = driver.find_element(By.TAG_NAME, "body").text[:1500]
+                driver.save_screenshot(str(tmp_path / "ohif.png"))
                 web = (tmp_path / "web.log").read_text(errors="replace")[-3000:]
                 raise AssertionError(f"{exc}\nconsole:\n" + "\n".join(console[-40:]) + f"\nbody:\n{body}\n"
-                                     f"web.log:\n{web}") from exc
+                                     f"web.log:\n{web}\nscreenshot: {tmp_path / 'ohif.png'}") from exc
             logs = [e["message"] for e in driver.get_log("browser")]
             assert [m for m in logs if "Content Security Policy" in m] == []
             assert [m for m in logs if "Failed to load resource" in m] == []  # no file missing, none refused
         finally:
             driver.quit()
+
+
+def reads_like_a_radiologist(driver: Any) -> None:
+    """Window/level, scroll to the last slice, a Length measurement, the MPR layout: with the mouse, as a reader."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+    from selenium.webdriver.common.by import By
+
+    def overlay(corner: str) -> str:
+        return " ".join(driver.find_element(By.CSS_SELECTOR, f"[data-cy=viewport-overlay-{corner}]").text.split())
+
+    for skip in driver.find_elements(By.XPATH, "//*[normalize-space(text())='Skip all']"):
+        skip.click()  # the first-visit tour of the viewer
+    pane = driver.find_element(By.CSS_SELECTOR, "[data-cy=viewport-pane]")
+    # Window/level: the default tool of the left button; the W/L overlay and the pixels change.
+    window = overlay("bottom-left")
+    assert window.startswith("W:"), window
+    pixels = driver.execute_script(PANES)[0][1]
+    ActionChains(driver).move_to_element(pane).click_and_hold().move_by_offset(60, 30).move_by_offset(60, 30) \
+        .release().perform()
+    wait_until(lambda: overlay("bottom-left") != window, timeout=10, message="window/level changed by the drag")
+    wait_until(lambda: driver.execute_script(PANES)[0][1] != pixels, timeout=10, message="pixels changed by W/L")
+    # The mouse wheel scrolls the stack to its last slice ("I:<n> (<k>/<N>)" at the bottom right).
+    assert f"/{SLICES})" in overlay("bottom-right"), overlay("bottom-right")
+    for _ in range(SLICES + 5):
+        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(pane), 0, 120).perform()
+    wait_until(lambda: f"({SLICES}/{SLICES})" in overlay("bottom-right"), timeout=15,
+               message=f"the last slice reached by the wheel (overlay {overlay('bottom-right')!r})")
+    assert driver.execute_script(PANES)[0][0], "the last slice is drawn"
+    # A Length measurement: the tool, a drag, OHIF asks whether to track, the panel lists it in mm.
+    driver.find_element(By.CSS_SELECTOR, "[data-cy=Length-btn]").click()
+    ActionChains(driver).move_to_element_with_offset(pane, -100, 0).click_and_hold().move_by_offset(80, 40) \
+        .move_by_offset(80, 40).release().perform()
+    wait_until(lambda: driver.find_elements(By.XPATH, "//button[normalize-space()='Yes']"), timeout=10,
+               message="OHIF asks to track the measurement")
+    driver.find_element(By.XPATH, "//button[normalize-space()='Yes']").click()
+    driver.find_element(By.CSS_SELECTOR, "[data-cy=trackedMeasurements-btn]").click()
+    rows = "[data-cy^=measurement-table-row]"
+    wait_until(lambda: any(" mm" in r.text for r in driver.find_elements(By.CSS_SELECTOR, rows)), timeout=10,
+               message="the length listed in the measurement panel")
+    # MPR: the layout menu, "MPR": three viewports, each a non-blank plane of the rebuilt volume.
+    driver.find_element(By.CSS_SELECTOR, "[data-cy=layout-button]").click()
+    driver.find_element(By.XPATH, "//*[normalize-space(text())='MPR']").click()
+    wait_until(lambda: len(driver.execute_script(PANES)) == 3 and all(d for d, _ in driver.execute_script(PANES)),
+               timeout=60, message="three MPR planes drawn")
+    wait_until(lambda: "/128" in driver.find_element(By.CSS_SELECTOR, "[data-cy=viewport-grid]").text, timeout=10,
+               message="the reformatted planes' slice counts (128 rows or columns)")
