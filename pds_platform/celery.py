@@ -48,7 +48,7 @@ def _install_worker_heartbeat(sender: Celery, **kwargs: object) -> None:
 # Only modules that exist: a missing one is an error at start, not a schedule silently left out
 # (tests/core/test_beat_modules.py checks the list against apps/*/tasks.py).
 BEAT_MODULES = ("apps.studies.tasks", "apps.routing.tasks", "apps.api.tasks", "apps.dashboards.tasks",
-                "apps.traceability.tasks", "apps.audit.tasks")
+                "apps.traceability.tasks", "apps.audit.tasks", "apps.worklist.tasks")
 
 
 @app.on_after_finalize.connect

@@ -304,6 +304,11 @@ PDS_DICOM_MIN_FREE_MB = env.int("PDS_DICOM_MIN_FREE_MB", default=1024)
 PDS_DICOM_MAX_ASSOCIATIONS = env.int("PDS_DICOM_MAX_ASSOCIATIONS", default=16)
 PDS_DICOM_MAX_PDU = env.int("PDS_DICOM_MAX_PDU", default=262144)
 PDS_DICOM_WORKERS = env.int("PDS_DICOM_WORKERS", default=2)
+# Priors from the site PACS (apps.worklist.priors): seconds to connect and for each C-FIND answer, and for a C-MOVE
+# (answered once all its images are sent); minutes a requested study may take to arrive before it is marked failed.
+PDS_PRIORS_TIMEOUT = env.float("PDS_PRIORS_TIMEOUT", default=10.0)
+PDS_PRIORS_MOVE_TIMEOUT = env.float("PDS_PRIORS_MOVE_TIMEOUT", default=600.0)
+PDS_PRIORS_ARRIVAL_MINUTES = env.int("PDS_PRIORS_ARRIVAL_MINUTES", default=30)
 # Niceness of the processes that receive images (0-19): when the machine is short of CPU, routing decisions, alerts
 # and pages go first and images wait (a sender waits for its response; nothing is refused for it).
 PDS_DICOM_NICE = env.int("PDS_DICOM_NICE", default=19)

@@ -134,6 +134,8 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
         # The site's last stage: the radiographer logs the acquisition, the physician confirms a critical call.
         "acquisition": SITE_CLINICAL,
         "critical_confirm": roles(PHYSICIAN),
+        # A prior study from the site PACS, on demand (apps.worklist.priors): whoever reads the case's images.
+        "prior_retrieve": IMAGE_READERS,
     },
 
     # Tele-act record (identified): as the case.

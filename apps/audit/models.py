@@ -29,6 +29,8 @@ class AuditAction(models.TextChoices):
     RECEIVE = "receive", _("received (DICOM)")
     ASSIGN = "assign", _("assign")
     SIGN = "sign", _("sign")
+    QUERY = "query", _("query (DICOM)")
+    RETRIEVE = "retrieve", _("retrieve (DICOM)")
 
 
 class AuditEntry(models.Model):

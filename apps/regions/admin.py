@@ -81,7 +81,8 @@ class ImagingDeviceInline(admin.TabularInline):
 class DicomNodeInline(admin.TabularInline):
     model = DicomNode
     extra = 0
-    fields = ("ae_title", "allowed_hosts", "tls_required", "description", "active")
+    fields = ("ae_title", "allowed_hosts", "tls_required", "description", "active", "qr_enabled", "qr_ae_title",
+              "qr_host", "qr_port", "qr_ins_in_other_ids")
 
 
 class EstablishmentForm(forms.ModelForm):
@@ -111,8 +112,8 @@ class EstablishmentAdmin(RegionScopedAdmin, SimpleHistoryAdmin):
 @admin.register(DicomNode)
 class DicomNodeAdmin(RegionScopedAdmin):
     region_path = "establishment__territory__region"
-    list_display = ("ae_title", "establishment", "allowed_hosts", "tls_required", "active")
-    list_filter = ("tls_required", "active")
+    list_display = ("ae_title", "establishment", "allowed_hosts", "tls_required", "active", "qr_enabled")
+    list_filter = ("tls_required", "active", "qr_enabled")
     search_fields = ("ae_title", "establishment__name")
 
 

@@ -241,6 +241,16 @@ class DicomNode(TimeStampedModel):
     tls_required = models.BooleanField(_("TLS required"), default=False)
     description = models.CharField(_("description"), max_length=200, blank=True)
     active = models.BooleanField(_("active"), default=True)
+    # Query/retrieve (priors from the site PACS): the platform is the SCU, calling with the gateway's AE title;
+    # the retrieved images come back by C-MOVE from this node's AE title (``ae_title``) to the gateway.
+    qr_enabled = models.BooleanField(_("query/retrieve of prior studies"), default=False)
+    qr_ae_title = models.CharField(_("PACS AE title (query/retrieve)"), max_length=16, blank=True,
+                                   validators=[ae_title_validator])
+    qr_host = models.CharField(_("PACS host (query/retrieve)"), max_length=255, blank=True)
+    qr_port = models.PositiveIntegerField(_("PACS port (query/retrieve)"), null=True, blank=True)
+    qr_ins_in_other_ids = models.BooleanField(
+        _("the PACS holds the INS in Other Patient IDs"), default=False,
+        help_text=_("Query the priors by INS; otherwise by the local patient id and its issuer."))
 
     class Meta:
         verbose_name = _("DICOM node")
@@ -248,6 +258,13 @@ class DicomNode(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.ae_title} @ {self.establishment}"
+
+    def clean(self) -> None:
+        if self.qr_enabled:
+            missing = {name: _("Required for query/retrieve.") for name in ("qr_ae_title", "qr_host", "qr_port")
+                       if not getattr(self, name)}
+            if missing:
+                raise ValidationError(missing)
 
     def allows(self, address: str) -> bool:
         try:

@@ -8,7 +8,9 @@ from them is a hook here, filled by the app that owns the work:
   ``incident_record``. ``kind`` is one of ``StudyIncidentKind``, the values of
   ``apps.traceability.models.IncidentKind`` that the ingest reports (a test checks they are still there).
 - ``study_case_attach``: attach a complete study to its case, returning the case id or None (not to be
-  routed). Exactly one handler, the worklist's; calling it with none registered raises ``HookMissing``.
+  routed). Exactly one handler, the worklist's; calling it with none registered raises ``HookMissing``. A
+  study the handler recognises as a prior retrieved for a case it marks ``StudyStatus.PRIOR`` (and returns
+  None): stored, never routed, no incident.
 - ``study_late_images``: images arrived after completion for a study attached to a case. The worklist
   subscribes (it flags the case and writes the timeline event).
 - ``study_routing_task``: the name of the Celery task that routes a case, given the case id. Registered once,

@@ -21,6 +21,7 @@ class StudyStatus(models.TextChoices):
     COMPLETE = "complete", _("Complete, awaiting assignment")
     ROUTED = "routed", _("Routed: case assigned or escalated to the coordinator")
     NOT_ROUTED = "not_routed", _("Stored, not routed (ultrasound)")
+    PRIOR = "prior", _("Prior study retrieved for a case (not routed)")
 
 
 class Study(models.Model):

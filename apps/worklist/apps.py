@@ -12,6 +12,7 @@ class WorklistConfig(AppConfig):
         from apps.studies.events import study_case_attach_register, study_late_images_subscribe
         from apps.worklist import more_actions  # noqa: F401  (registers the site's and the expert actions)
         from apps.worklist.ohif import ohif_status
+        from apps.worklist.priors import actions  # noqa: F401  (registers the on-demand retrieval of a prior)
         from apps.worklist.services import case_attach_complete_study, case_late_images_record
 
         ROLE_HOME.setdefault("radiologist", "worklist:worklist")

@@ -392,3 +392,7 @@ class ReportTemplate(models.Model):
     @property
     def keyword_list(self) -> list[str]:
         return [k.strip().lower() for k in self.keywords.split(",") if k.strip()]
+
+
+# The priors' rows live with their code (apps.worklist.priors); imported here so that Django registers them.
+from apps.worklist.priors.models import PriorQuery, PriorStudy  # noqa: E402, F401

@@ -30,6 +30,7 @@ from apps.accounts.decorators import AuthenticatedHttpRequest, clinical_login_re
 from apps.audit.services import audit_read
 from apps.worklist import ohif_release as release
 from apps.worklist import services
+from apps.worklist.priors.selectors import prior_study_uids
 from apps.worklist.views import case_or_404
 
 # webpack's content hash in a file name (``app.bundle.0f6159c501addfe9.js``, ``34b1e6b1deb5828e.wasm``): such a
@@ -140,6 +141,7 @@ def case_ohif(request: AuthenticatedHttpRequest, public_id: Any) -> HttpResponse
     if not ohif_installed():
         return redirect("worklist:viewer", case.public_id)
     uids = list(case.studies.order_by("study_datetime", "pk").values_list("study_uid", flat=True))
+    uids += [u for u in prior_study_uids(case.pk) if u not in uids]  # opened beside the case's own study
     audit_read(case, details={"view": "ohif", "studies": uids})
     if request.user.role == "radiologist":
         services.case_open(case=case, user=request.user)

@@ -39,6 +39,7 @@ from apps.worklist.models import (
     Report,
     Urgency,
 )
+from apps.worklist.priors.selectors import prior_study_ids_of_cases
 
 SITE_ROLES = {"emergency_physician", "radiographer", "establishment_admin"}
 INTEGRATION_ROLE = "integration"
@@ -161,17 +162,20 @@ def cases_visible_to(principal: Any, *, visibility: Visibility = Visibility.CARE
 
 def studies_visible_to(principal: Any) -> QuerySet[Any]:
     """Studies: site-scoped principals see their sites' studies (matched or not, for matching); a radiologist
-    only the studies attached to the cases they may see."""
+    only the studies attached to the cases they may see, and those cases' retrieved priors."""
     qs = Study.objects.all()
     if not getattr(principal, "is_authenticated", False):
         return qs.none()
     perimeter = _site_perimeter(principal)
     if perimeter is not None and getattr(principal, "role", "") == INTEGRATION_ROLE:
-        return qs.filter(perimeter | Q(case__in=_provider_key_cases(principal).values("pk")))
+        provider = _provider_key_cases(principal).values("pk")
+        return qs.filter(perimeter | Q(case__in=provider) | Q(pk__in=prior_study_ids_of_cases(provider)))
     if perimeter is not None:
         return qs.filter(perimeter)
     if getattr(principal, "role", "") == "radiologist":
-        return qs.filter(case__in=cases_visible_to(principal).values("pk"))
+        # The case's own studies and its retrieved priors (apps.worklist.priors): whoever sees the case.
+        visible = cases_visible_to(principal).values("pk")
+        return qs.filter(Q(case__in=visible) | Q(pk__in=prior_study_ids_of_cases(visible)))
     return qs.none()
 
 

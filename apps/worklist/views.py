@@ -35,6 +35,7 @@ from apps.worklist import ohif_release, selectors, services
 from apps.worklist.forms import CaseRequestForm
 from apps.worklist.models import Case, ExpertRequest, Report, ReportStatus
 from apps.worklist.presentation import fmt_duration as _fmt_duration
+from apps.worklist.priors.panel import priors_panel
 from apps.worklist.report_templates import report_templates_for_editor
 
 SITE_ROLES = selectors.SITE_ROLES
@@ -251,6 +252,7 @@ def case_detail(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRespon
         services.report_delivery_record(case_id=case.pk, channel="web", reader=services.reader_for(request.user))
     ctx["live_html"] = render_to_string("worklist/_case_live.html", ctx, request=request)
     ctx["version"] = _case_version(case)
+    ctx["priors"] = priors_panel(case_id=case.pk, user=request.user)  # the site PACS's earlier studies
     if request.user.role == "radiologist":
         draft = Report.objects.filter(case=case).first()
         tpl, templates = report_templates_for_editor(case.modality_id, case.exam, draft.template if draft else "")

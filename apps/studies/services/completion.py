@@ -52,7 +52,8 @@ def study_complete(*, study_id: int, cutoff: dt.datetime, now: dt.datetime | Non
         # An ultrasound study is attached too (the worklist stores it as a redirected case, never routed): the
         # site must hear that the patient goes to an ultrasound centre instead.
         case_id = study_case_attach(study_id=study_id)
-        if case_id is None:
+        prior = case_id is None and Study.objects.filter(pk=study_id, status=StudyStatus.PRIOR).exists()
+        if case_id is None and not prior:
             Study.objects.filter(pk=study_id).update(status=StudyStatus.NOT_ROUTED)
             if study.ultrasound:
                 study_incident(kind="ultrasound_received", establishment_id=study.site_id, study_id=study_id,
@@ -64,7 +65,7 @@ def study_complete(*, study_id: int, cutoff: dt.datetime, now: dt.datetime | Non
                                summary=f"Study with modality {study.modality!r} stored but not routed")
         audit_record(action="update", obj=study, patient_data=True, establishment_id=study.site_id,
                      details={"event": "complete", "series": study.num_series, "instances": study.num_instances,
-                              "case_id": case_id, "ultrasound": study.ultrasound})
+                              "case_id": case_id, "ultrasound": study.ultrasound, "prior": prior})
     return True
 
 

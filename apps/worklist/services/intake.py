@@ -24,6 +24,7 @@ from apps.studies.models import Study
 from apps.worklist.identity import age_years, identity_errors
 from apps.worklist.justification import images_arrival
 from apps.worklist.models import OPEN_STATUSES, Case, CaseEventKind, CaseStatus, Origin
+from apps.worklist.priors.services import prior_arrived, priors_query_request
 from apps.worklist.services.common import (
     case_acquired_before_validation_record,
     case_event_add,
@@ -164,6 +165,8 @@ def case_attach_study(*, study_id: int) -> Case | None:
     study = Study.objects.select_for_update(of=("self",)).select_related("site").get(pk=study_id)
     if study.case_id:
         return study.case
+    if prior_arrived(study=study):  # a prior retrieved from the site PACS for a case: never a case of its own
+        return None
     modality = modality_for_dicom_code(study.modality.split("\\")[0])
     if study.ultrasound or (modality is not None and not modality.teleradiology_eligible):
         _ultrasound_study_redirect(study, modality)
@@ -193,6 +196,7 @@ def case_attach_study(*, study_id: int) -> Case | None:
         if arrival.deviation:
             case_acquired_before_validation_record(case=case, reading_held=arrival.reading_held)
     Study.objects.filter(pk=study.pk).update(case=case)
+    priors_query_request(case_id=case.pk)  # the site PACS is asked for the patient's earlier studies
     return case
 
 

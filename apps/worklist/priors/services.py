@@ -1,0 +1,271 @@
+"""The state machine of the priors, audited. Only these functions write the priors' rows.
+
+Query (one per case): ``pending`` (``priors_query_request``: a case got its study, or its page was opened before
+any query) -> ``running`` (compare-and-set by the worker, ``priors_query_run``) -> ``done`` (the answers listed,
+the relevant ones requested) or ``failed`` (the reason kept and shown); no Q/R node -> nothing is recorded.
+Prior: ``available`` -> ``requested`` (``prior_retrieve_request``: automatically for a relevant one, or a user's
+click) -> ``retrieving`` (the worker sends the C-MOVE, ``prior_retrieve_run``) -> ``retrieved`` (the study
+completed and was recognised, ``prior_arrived``) or ``failed`` (the C-MOVE failed, or nothing arrived within
+``PDS_PRIORS_ARRIVAL_MINUTES``); a failed one may be requested again.
+
+Every C-FIND and C-MOVE of patient data writes an audit entry (action ``query`` / ``retrieve``, object the case),
+success or failure; so does the storing of a retrieved prior (``receive``).
+
+Network calls are made outside any transaction; each step is a compare-and-set on the state, so a duplicate
+message does nothing and a worker that died mid-step is re-driven by ``priors_redrive`` (beat).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.audit.services import audit_record
+from apps.core.errors import ConflictError, NotFoundError
+from apps.regions.models import DicomNode
+from apps.studies.models import Study, StudyStatus
+from apps.studies.services import ROUTING_SEND_FAIL_FAST, ROUTING_SEND_TIMEOUT
+from apps.worklist.models import Case
+from apps.worklist.priors import QUERY_TASK, RETRIEVE_TASK, rules, scu
+from apps.worklist.priors.models import PriorQuery, PriorQueryState, PriorState, PriorStudy
+
+log = logging.getLogger(__name__)
+
+STALE = dt.timedelta(seconds=60)  # a pending step whose message seems lost is sent again after this
+RUNNING_STALE = dt.timedelta(minutes=15)  # a running query whose worker died is run again after this
+
+
+def _send(task: str, arg: int) -> None:
+    """Send the hint once the transaction commits, on a connection that gives up at once (this may run in the
+    gateway's reconciler: a broker down must not hold it up). The row is the truth; beat re-drives it."""
+    def send() -> None:
+        from pds_platform.celery import app
+
+        try:
+            with app.connection_for_write(transport_options=ROUTING_SEND_FAIL_FAST,
+                                          connect_timeout=ROUTING_SEND_TIMEOUT) as conn:
+                app.send_task(task, args=[arg], retry=False, connection=conn)
+        except Exception:  # broker down: priors_redrive sends it again
+            log.warning("%s for %s not sent; beat will re-drive it", task, arg, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def qr_node_for(site_id: int) -> DicomNode | None:
+    return (DicomNode.objects.filter(establishment_id=site_id, active=True, qr_enabled=True)
+            .exclude(qr_host="").exclude(qr_port__isnull=True).order_by("pk").first())
+
+
+def _pacs(node: DicomNode) -> scu.Pacs:
+    return scu.Pacs(host=node.qr_host, port=int(node.qr_port or 0), ae_title=node.qr_ae_title,
+                    calling_ae=settings.PDS_DICOM_AET, timeout=settings.PDS_PRIORS_TIMEOUT,
+                    move_timeout=settings.PDS_PRIORS_MOVE_TIMEOUT)
+
+
+def _audit(action: str, case: Case, **details: Any) -> None:
+    audit_record(action=action, object_type="worklist.case", object_id=case.pk, object_repr=str(case)[:200],
+                 patient_data=True, establishment_id=case.site_id, details=details)
+
+
+# --- the query ---------------------------------------------------------------------------------------------
+
+
+def priors_query_request(*, case_id: int) -> bool:
+    """Ask for the case's priors to be queried, once per case, if its site has a PACS to query. True if asked now."""
+    site_id = Case.objects.filter(pk=case_id).values_list("site_id", flat=True).first()
+    if site_id is None or PriorQuery.objects.filter(case_id=case_id).exists():
+        return False
+    node = qr_node_for(site_id)
+    if node is None:
+        return False
+    try:
+        with transaction.atomic():
+            PriorQuery.objects.create(case_id=case_id, node=node, requested_at=timezone.now())
+    except IntegrityError:  # asked concurrently (the study's arrival and the page): one row
+        return False
+    _send(QUERY_TASK, case_id)
+    return True
+
+
+def _fail_query(case: Case, node: DicomNode | None, code: str, detail: str = "") -> None:
+    with transaction.atomic():
+        PriorQuery.objects.filter(case_id=case.pk, state=PriorQueryState.RUNNING).update(
+            state=PriorQueryState.FAILED, error=f"{code}: {detail}"[:300], finished_at=timezone.now())
+        _audit("query", case, event="priors_query", outcome="failed", error=code, detail=detail[:200],
+               node=node.ae_title if node else "")
+
+
+def priors_query_run(*, case_id: int) -> str:
+    """The worker's step: C-FIND the patient's studies on the site PACS, list them, request the relevant ones."""
+    now = timezone.now()
+    if not PriorQuery.objects.filter(case_id=case_id, state=PriorQueryState.PENDING).update(
+            state=PriorQueryState.RUNNING, started_at=now, attempts=F("attempts") + 1, error=""):
+        return "not pending"
+    case = Case.objects.select_related("site").get(pk=case_id)
+    node = qr_node_for(case.site_id)
+    if node is None:
+        PriorQuery.objects.filter(case_id=case_id).update(state=PriorQueryState.NOT_CONFIGURED, finished_at=now)
+        return "not configured"
+    current = list(Study.objects.filter(case_id=case_id).order_by("pk")
+                   .values("study_uid", "patient_id", "patient_id_issuer", "body_part"))
+    local_id = case.local_patient_id or next((s["patient_id"] for s in current if s["patient_id"]), "")
+    issuer = next((s["patient_id_issuer"] for s in current if s["patient_id"] == local_id and s["patient_id_issuer"]),
+                  "")
+    body_part = next((s["body_part"] for s in current if s["body_part"]), "")
+    keys = rules.query_keys(ins=case.patient_ins, local_patient_id=local_id, issuer=issuer,
+                            pacs_has_ins=node.qr_ins_in_other_ids)
+    if keys is None:
+        _fail_query(case, node, "no_identifier")
+        return "failed"
+    pacs = _pacs(node)
+    try:
+        answers = rules.priors_of(scu.find_studies(pacs, keys), keys, exclude_uids=[s["study_uid"] for s in current])
+        body_parts = {a.study_uid: a.body_part or (
+            scu.find_body_part(pacs, study_uid=a.study_uid, modality=case.modality_id)
+            if body_part and case.modality_id in a.modalities else "") for a in answers}
+    except scu.PacsError as exc:
+        _fail_query(case, node, exc.code, exc.detail)
+        return "failed"
+    except Exception as exc:  # a malformed answer, a socket error: recorded and shown, never a crash loop
+        log.exception("priors query of case %s failed", case_id)
+        _fail_query(case, node, "failed", type(exc).__name__)
+        return "failed"
+    with transaction.atomic():
+        requested = []
+        for a in answers:
+            relevant = rules.is_relevant(modalities=a.modalities, body_part=body_parts[a.study_uid],
+                                         case_modality=case.modality_id, case_body_part=body_part)
+            prior, created = PriorStudy.objects.get_or_create(case_id=case_id, study_uid=a.study_uid, defaults={
+                "node": node, "study_datetime": rules.study_datetime(a.study_date, a.study_time),
+                "modalities": "\\".join(a.modalities)[:64], "description": a.description,
+                "body_part": body_parts[a.study_uid], "accession_number": a.accession_number,
+                "num_instances": a.num_instances, "relevant": relevant, "listed_at": now})
+            if created and relevant:
+                requested.append(prior.pk)
+        PriorQuery.objects.filter(case_id=case_id).update(state=PriorQueryState.DONE, matched_by=keys.by,
+                                                          finished_at=timezone.now())
+        _audit("query", case, event="priors_query", outcome="done", node=node.ae_title, by=keys.by,
+               found=[a.study_uid for a in answers])
+        for pk in requested:
+            prior_retrieve_request(case_id=case_id, prior_id=pk, automatic=True)
+    return "done"
+
+
+# --- retrieval ---------------------------------------------------------------------------------------------
+
+
+def prior_retrieve_request(*, case_id: int, prior_id: int, user: Any = None, automatic: bool = False) -> PriorStudy:
+    """Ask for a listed (or failed) prior to be retrieved. Audited; the worker sends the C-MOVE."""
+    with transaction.atomic():
+        prior = PriorStudy.objects.select_related("case").filter(pk=prior_id, case_id=case_id).first()
+        if prior is None:
+            raise NotFoundError(_("No such prior study for this case."))
+        user_id = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
+        if not PriorStudy.objects.filter(pk=prior_id, state__in=[PriorState.AVAILABLE, PriorState.FAILED]).update(
+                state=PriorState.REQUESTED, requested_at=timezone.now(), requested_by_id=user_id, automatic=automatic,
+                error=""):
+            raise ConflictError(_("This prior study is already retrieved or being retrieved."),
+                                code="prior_not_available")
+        _audit("retrieve", prior.case, event="prior_retrieve_request", study_uid=prior.study_uid, automatic=automatic)
+        _send(RETRIEVE_TASK, prior_id)
+    prior.refresh_from_db()
+    return prior
+
+
+def _link(prior_ids: list[int], study: Study) -> int:
+    return PriorStudy.objects.filter(pk__in=prior_ids).update(state=PriorState.RETRIEVED, study=study, error="",
+                                                              retrieved_at=timezone.now())
+
+
+def prior_retrieve_run(*, prior_id: int) -> str:
+    """The worker's step: link the study if we hold it already, else C-MOVE it from the site PACS to the gateway."""
+    if not PriorStudy.objects.filter(pk=prior_id, state=PriorState.REQUESTED).update(state=PriorState.RETRIEVING):
+        return "not requested"
+    prior = PriorStudy.objects.select_related("case", "node").get(pk=prior_id)
+    case = prior.case
+    with transaction.atomic():
+        held = (Study.objects.filter(study_uid=prior.study_uid)
+                .exclude(status=StudyStatus.RECEIVING).only("pk", "site_id").first())
+        if held is not None:
+            _link([prior_id], held)
+            _audit("retrieve", case, event="prior_linked", study_uid=prior.study_uid, study_id=held.pk)
+            return "held"
+    node = prior.node if prior.node is not None and prior.node.qr_enabled else qr_node_for(case.site_id)
+    if node is None:
+        _fail_retrieve(prior, "failed", "no PACS configured for query/retrieve")
+        return "failed"
+    try:
+        outcome = scu.move_study(_pacs(node), study_uid=prior.study_uid, destination_ae=settings.PDS_DICOM_AET)
+    except scu.PacsError as exc:
+        _fail_retrieve(prior, exc.code, exc.detail)
+        return "failed"
+    except Exception as exc:
+        log.exception("retrieval of prior %s failed", prior_id)
+        _fail_retrieve(prior, "failed", type(exc).__name__)
+        return "failed"
+    with transaction.atomic():
+        _audit("retrieve", case, event="prior_move", study_uid=prior.study_uid, node=node.ae_title,
+               completed=outcome.completed, failed=outcome.failed, warning=outcome.warning)
+    if outcome.completed == 0 and outcome.failed:
+        _fail_retrieve(prior, "failed", f"{outcome.failed} images not sent")
+        return "failed"
+    return "moved"
+
+
+def _fail_retrieve(prior: PriorStudy, code: str, detail: str = "") -> None:
+    with transaction.atomic():
+        # Only from retrieving: a study that arrived meanwhile is retrieved, and stays so.
+        PriorStudy.objects.filter(pk=prior.pk, state=PriorState.RETRIEVING).update(
+            state=PriorState.FAILED, error=f"{code}: {detail}"[:300])
+        _audit("retrieve", prior.case, event="prior_retrieve", outcome="failed", study_uid=prior.study_uid,
+               error=code, detail=detail[:200])
+
+
+def prior_arrived(*, study: Study) -> bool:
+    """A complete study is a prior some case asked for (same site, a retrieval requested): link it to those
+    cases and mark it ``prior`` (stored, never a case, never routed). Called by ``case_attach_study`` under its
+    lock of the study row, in the completion's transaction."""
+    ids = list(PriorStudy.objects.filter(study_uid=study.study_uid, case__site_id=study.site_id, study__isnull=True,
+                                         state__in=[PriorState.REQUESTED, PriorState.RETRIEVING, PriorState.FAILED])
+               .values_list("pk", flat=True))
+    if not ids:
+        return False
+    _link(ids, study)
+    Study.objects.filter(pk=study.pk).update(status=StudyStatus.PRIOR)
+    case_ids = list(PriorStudy.objects.filter(pk__in=ids).values_list("case_id", flat=True))
+    audit_record(action="receive", obj=study, patient_data=True, establishment_id=study.site_id,
+                 details={"event": "prior_stored", "cases": case_ids, "instances": study.num_instances})
+    return True
+
+
+def priors_redrive(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Beat's safety net: send again the messages of steps left pending (a broker that was down), run again a query
+    whose worker died, and fail a retrieval whose images never came."""
+    now = now or timezone.now()
+    PriorQuery.objects.filter(state=PriorQueryState.RUNNING, started_at__lt=now - RUNNING_STALE).update(
+        state=PriorQueryState.PENDING)
+    queries = list(PriorQuery.objects.filter(state=PriorQueryState.PENDING, requested_at__lt=now - STALE)
+                   .values_list("case_id", flat=True)[:100])
+    PriorQuery.objects.filter(case_id__in=queries).update(requested_at=now)
+    priors = list(PriorStudy.objects.filter(state=PriorState.REQUESTED, requested_at__lt=now - STALE)
+                  .values_list("pk", flat=True)[:100])
+    PriorStudy.objects.filter(pk__in=priors).update(requested_at=now)
+    with transaction.atomic():
+        for case_id in queries:
+            _send(QUERY_TASK, case_id)
+        for pk in priors:
+            _send(RETRIEVE_TASK, pk)
+    lost = 0
+    wait = dt.timedelta(minutes=settings.PDS_PRIORS_ARRIVAL_MINUTES)
+    for prior in PriorStudy.objects.filter(state=PriorState.RETRIEVING, study__isnull=True,
+                                           requested_at__lt=now - wait).select_related("case")[:100]:
+        _fail_retrieve(prior, "not_arrived")
+        lost += 1
+    return {"queries": len(queries), "retrievals": len(priors), "not_arrived": lost}
