@@ -95,6 +95,14 @@ def demo_region_load(path: Path = DEMO_FILE) -> DemoContext:
                 "establishment": est, "allowed_hosts": "127.0.0.1/32,::1/128",
                 "description": "Demo sender on this machine"})
             ctx.count("dicom_nodes", c)
+        if e.get("pacs"):
+            # The site's PACS for priors (query/retrieve), left disabled: tick it in the admin once a PACS (e.g. an
+            # Orthanc whose DicomAet is this AE title) listens on this port and knows the gateway (README).
+            _, c = DicomNode.objects.get_or_create(ae_title=e["pacs"]["ae"], defaults={
+                "establishment": est, "allowed_hosts": "127.0.0.1/32,::1/128", "qr_enabled": False,
+                "qr_ae_title": e["pacs"]["ae"], "qr_host": "127.0.0.1", "qr_port": e["pacs"]["port"],
+                "description": "Demo site PACS (query/retrieve of priors, disabled)"})
+            ctx.count("dicom_nodes", c)
     for a in spec["agreements"]:
         ag, c = Agreement.objects.get_or_create(
             requesting=ctx.establishments[a["requesting"]], partner=ctx.establishments[a["partner"]],
