@@ -239,3 +239,11 @@ def test_redrive_sends_again_a_pending_query(demo: Any, pacs: FakePacs, broker: 
     with capture(execute=True):
         services.priors_redrive(now=timezone.now() + dt.timedelta(minutes=5))
     assert ("worklist.priors_query", [case.pk]) in broker.sent
+
+
+def test_no_query_before_the_case_has_its_study(demo: Any, pacs: FakePacs, login: Any, broker: Any):  # noqa: F811
+    """Tonight's study may already be on the site PACS: queried before it arrives, it would pass for a prior."""
+    case = make_case(demo, assign_to="radiologue", local_patient_id="PAT-0001")
+    assert services.priors_query_request(case_id=case.pk) is False
+    page = login("radiologue").get(f"/worklist/c/{case.public_id}/").content.decode()
+    assert 'id="priors"' not in page and not PriorQuery.objects.filter(case=case).exists()

@@ -81,3 +81,11 @@ def test_study_datetime_reads_dicom_date_and_time_in_paris():
     assert study_datetime("20250615", "14") == dt.datetime(2025, 6, 15, 14, tzinfo=PARIS)
     assert study_datetime("2025", "") is None
     assert study_datetime("20251341", "") is None
+
+
+def test_priors_of_leaves_out_tonights_study_by_accession_number():
+    keys = QueryKeys(BY_PATIENT_ID, "IPP1", "")
+    answers = [PriorAnswer("1.1", patient_id="IPP1", accession_number="ACC-TONIGHT"),
+               PriorAnswer("1.2", patient_id="IPP1", accession_number="ACC-OLD")]
+    assert [a.study_uid for a in priors_of(answers, keys, exclude_uids=[], exclude_accession="ACC-TONIGHT")] == ["1.2"]
+    assert len(priors_of(answers, keys, exclude_uids=[], exclude_accession="")) == 2

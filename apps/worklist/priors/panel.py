@@ -60,7 +60,7 @@ class PriorsPanel:
 def priors_panel(*, case_id: int, user: Any) -> PriorsPanel | None:
     """None when the site has no PACS to query and none was ever queried (the section is not shown)."""
     query = selectors.prior_query_of(case_id)
-    if query is None and services.priors_query_request(case_id=case_id):
+    if query is None and services.priors_query_request(case_id=case_id):  # a case with a study never queried
         query = selectors.prior_query_of(case_id)
     if query is None:
         return None

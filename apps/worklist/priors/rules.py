@@ -15,9 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-PARIS = ZoneInfo("Europe/Paris")
+from apps.core.timezones import PARIS
+
 # The INS (national health identifier) in DICOM: Other Patient IDs whose issuer is the INS-NIR OID (or its
 # test / NIA branches, same root). An INS answer without an issuer is accepted on its value.
 INS_ISSUER_ROOT = "1.2.250.1.213.1.4."
@@ -67,11 +67,15 @@ def is_patients(answer: PriorAnswer, keys: QueryKeys) -> bool:
     return not (keys.issuer and answer.issuer and answer.issuer != keys.issuer)
 
 
-def priors_of(answers: Iterable[PriorAnswer], keys: QueryKeys, *, exclude_uids: Iterable[str]) -> list[PriorAnswer]:
-    """The patient's studies, each once, without the case's own, most recent first."""
+def priors_of(answers: Iterable[PriorAnswer], keys: QueryKeys, *, exclude_uids: Iterable[str],
+              exclude_accession: str = "") -> list[PriorAnswer]:
+    """The patient's studies, each once, without the case's own (by UID, and by the case's accession number when
+    it has one: tonight's study under another UID is not a prior), most recent first."""
     excluded = set(exclude_uids)
     kept: dict[str, PriorAnswer] = {}
     for a in answers:
+        if exclude_accession and a.accession_number == exclude_accession:
+            continue
         if a.study_uid and a.study_uid not in excluded and a.study_uid not in kept and is_patients(a, keys):
             kept[a.study_uid] = a
     return sorted(kept.values(), key=lambda a: (a.study_date, a.study_time), reverse=True)

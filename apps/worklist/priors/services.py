@@ -78,9 +78,14 @@ def _audit(action: str, case: Case, **details: Any) -> None:
 
 
 def priors_query_request(*, case_id: int) -> bool:
-    """Ask for the case's priors to be queried, once per case, if its site has a PACS to query. True if asked now."""
+    """Ask for the case's priors to be queried, once per case, if its site has a PACS to query. True if asked now.
+
+    Only once the case has its own study: before, tonight's study may already be on the site PACS and would be
+    taken for a prior (listed, retrieved, and then kept from its case)."""
     site_id = Case.objects.filter(pk=case_id).values_list("site_id", flat=True).first()
     if site_id is None or PriorQuery.objects.filter(case_id=case_id).exists():
+        return False
+    if not Study.objects.filter(case_id=case_id).exists():
         return False
     node = qr_node_for(site_id)
     if node is None:
@@ -126,7 +131,8 @@ def priors_query_run(*, case_id: int) -> str:
         return "failed"
     pacs = _pacs(node)
     try:
-        answers = rules.priors_of(scu.find_studies(pacs, keys), keys, exclude_uids=[s["study_uid"] for s in current])
+        answers = rules.priors_of(scu.find_studies(pacs, keys), keys, exclude_uids=[s["study_uid"] for s in current],
+                                  exclude_accession=case.accession_number)
         body_parts = {a.study_uid: a.body_part or (
             scu.find_body_part(pacs, study_uid=a.study_uid, modality=case.modality_id)
             if body_part and case.modality_id in a.modalities else "") for a in answers}
