@@ -201,3 +201,43 @@ def test_priors_queried_listed_retrieved_and_kept_to_the_case(live_demo: Any, pr
     r = blois.get("/dicomweb/studies", {"PatientID": PATIENT})
     assert r.status_code in (200, 204) and (r.status_code == 204 or r.json() == [])
     assert AuditEntry.objects.filter(action=ACCESS_REFUSED).count() >= refused + 2
+
+
+INS_A, INS_B = "255081416802538", "180017512345689"
+
+
+@pytest.mark.django_db
+def test_by_ins_orthanc_answers_every_patient_and_only_the_patients_studies_are_kept(demo: Any, orthanc: Any) -> None:
+    """Orthanc does not match on the Other Patient IDs Sequence: asked by INS it answers every study it holds. The
+    answers are the patient's only when they carry the INS: the other patient's study is never listed. In-process
+    (the query step of the worker, no gateway: nothing is retrieved)."""
+    from apps.worklist.priors import services
+    from apps.worklist.priors.rules import INS_ISSUER
+
+    pacs_port, http_port = orthanc(1)  # no C-MOVE here: the destination's port does not matter
+    prior_a, prior_b = generate_uid(), generate_uid()
+    for uid, patient, ins in ((prior_a, "IPP-A", INS_A), (prior_b, "IPP-B", INS_B)):
+        for ds in _instances(uid, n=1, patient=patient, date="20250310", description=f"CT {patient}"):
+            ds.OtherPatientIDsSequence[0].PatientID = ins
+            ds.OtherPatientIDsSequence[0].IssuerOfPatientID = INS_ISSUER
+            _orthanc_post(http_port, ds)
+    vierzon = demo.establishments["vierzon"]
+    DicomNode.objects.create(establishment=vierzon, ae_title=PACS_AET, allowed_hosts="127.0.0.1/32", qr_enabled=True,
+                             qr_ae_title=PACS_AET, qr_host="127.0.0.1", qr_port=pacs_port, qr_ins_in_other_ids=True)
+    case, _ = case_create(site_id=vierzon.pk, data=case_input(local_patient_id="IPP-A"),
+                          requested_by_id=demo.users["urgentiste"].pk)
+    Case.objects.filter(pk=case.pk).update(patient_ins=INS_A)  # the identity checks are not this test's business
+    Study.objects.create(study_uid=generate_uid(), site=vierzon, case=case, patient_id="IPP-A", modality="CT",
+                         status=StudyStatus.COMPLETE)
+    assert services.priors_query_request(case_id=case.pk)
+    assert services.priors_query_run(case_id=case.pk) == "done"
+    query = PriorQuery.objects.get(case=case)
+    assert query.matched_by == "ins"
+    assert list(PriorStudy.objects.filter(case=case).values_list("study_uid", flat=True)) == [prior_a]
+    # The PACS stops answering: the next query fails with the reason, audited, and the page still shows.
+    DicomNode.objects.filter(qr_ae_title=PACS_AET).update(qr_port=free_port())
+    PriorQuery.objects.filter(case=case).update(state=PriorQueryState.PENDING)
+    assert services.priors_query_run(case_id=case.pk) == "failed"
+    query.refresh_from_db()
+    assert query.state == PriorQueryState.FAILED and query.error.startswith("unreachable")
+    assert AuditEntry.objects.filter(action="query", object_id=str(case.pk), details__outcome="failed").exists()

@@ -247,3 +247,15 @@ def test_no_query_before_the_case_has_its_study(demo: Any, pacs: FakePacs, login
     assert services.priors_query_request(case_id=case.pk) is False
     page = login("radiologue").get(f"/worklist/c/{case.public_id}/").content.decode()
     assert 'id="priors"' not in page and not PriorQuery.objects.filter(case=case).exists()
+
+
+def test_a_qr_node_needs_its_pacs_address(demo: Any):
+    from django.core.exceptions import ValidationError
+
+    node = DicomNode(establishment=demo.establishments["vierzon"], ae_title="X_PACS", allowed_hosts="127.0.0.1",
+                     qr_enabled=True, qr_ae_title="X_PACS")
+    with pytest.raises(ValidationError) as missing:
+        node.clean()
+    assert set(missing.value.message_dict) == {"qr_host", "qr_port"}
+    node.qr_enabled = False
+    node.clean()  # a plain sender needs none of it

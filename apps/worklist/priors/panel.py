@@ -9,7 +9,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from apps.worklist.priors import selectors, services
-from apps.worklist.priors.models import PriorQuery, PriorState, PriorStudy
+from apps.worklist.priors.models import PriorQuery, PriorQueryState, PriorState, PriorStudy
 
 # Who may ask for a prior to be retrieved, as the permission matrix says (``worklist:action`` ``prior_retrieve``:
 # the image readers); everyone who sees the case sees the list.
@@ -55,6 +55,7 @@ class PriorsPanel:
     rows: list[PriorRow]
     error: str
     may_retrieve: bool
+    in_progress: bool = False  # a query or a retrieval under way: the page offers to refresh
 
 
 def priors_panel(*, case_id: int, user: Any) -> PriorsPanel | None:
@@ -68,4 +69,6 @@ def priors_panel(*, case_id: int, user: Any) -> PriorsPanel | None:
     rows = [PriorRow(prior=p, state=state_text(p), error=error_text(p.error),
                      can_retrieve=may and p.state in (PriorState.AVAILABLE, PriorState.FAILED))
             for p in selectors.priors_of_case(case_id)]
-    return PriorsPanel(query=query, rows=rows, error=error_text(query.error), may_retrieve=may)
+    return PriorsPanel(query=query, rows=rows, error=error_text(query.error), may_retrieve=may,
+                       in_progress=query.state in (PriorQueryState.PENDING, PriorQueryState.RUNNING) or any(
+                           r.prior.state in (PriorState.REQUESTED, PriorState.RETRIEVING) for r in rows))

@@ -20,7 +20,10 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from apps.worklist.priors.rules import PriorAnswer, QueryKeys
 
 PENDING = (0xFF00, 0xFF01)
-MAX_ANSWERS = 500  # a patient's history; more is a query that matched too much
+# A patient's history is far less. More means the PACS ignored a matching key (Orthanc ignores the Other Patient IDs
+# Sequence and answers every study it holds): the association is aborted and the query fails loudly, rather than
+# keeping a truncated list that may have cut the patient's studies off.
+MAX_ANSWERS = 500
 
 
 class PacsError(Exception):
@@ -121,8 +124,11 @@ def _find(pacs: Pacs, query: Dataset) -> list[Dataset]:
                 raise PacsError("timeout", "C-FIND")
             code = int(status.Status)
             if code in PENDING:
-                if identifier is not None and len(found) < MAX_ANSWERS:
+                if identifier is not None:
                     found.append(identifier)
+                if len(found) > MAX_ANSWERS:
+                    assoc.abort()
+                    raise PacsError("failed", f"more than {MAX_ANSWERS} answers: the PACS ignored a matching key")
             elif code != 0x0000:
                 raise PacsError("failed", f"C-FIND status 0x{code:04X}")
     finally:
