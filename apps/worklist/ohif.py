@@ -58,8 +58,16 @@ def ohif_status() -> str:
             "the server-rendered viewer is used")
 
 
-def ohif_study_url(study_uids: list[str]) -> str:
-    return f"{release.PREFIX}viewer?" + urlencode({"StudyInstanceUIDs": ",".join(study_uids)})
+# OHIF's own "compare two studies" hanging protocol (default extension): the first study (the case's) beside the
+# second (its most recent prior), 2x1 or 2x2 viewports. Not in the default mode's list: named in the URL.
+COMPARE_PROTOCOL = "@ohif/hpCompare"
+
+
+def ohif_study_url(study_uids: list[str], *, compare: bool = False) -> str:
+    query = {"StudyInstanceUIDs": ",".join(study_uids)}
+    if compare and len(study_uids) > 1:
+        query["hangingProtocolId"] = COMPARE_PROTOCOL
+    return f"{release.PREFIX}viewer?" + urlencode(query)
 
 
 @lru_cache(maxsize=4)
@@ -141,10 +149,11 @@ def case_ohif(request: AuthenticatedHttpRequest, public_id: Any) -> HttpResponse
     if not ohif_installed():
         return redirect("worklist:viewer", case.public_id)
     uids = list(case.studies.order_by("study_datetime", "pk").values_list("study_uid", flat=True))
-    uids += [u for u in prior_study_uids(case.pk) if u not in uids]  # opened beside the case's own study
+    priors = [u for u in prior_study_uids(case.pk) if u not in uids]  # opened beside the case's own study
+    uids += priors
     audit_read(case, details={"view": "ohif", "studies": uids})
     if request.user.role == "radiologist":
         services.case_open(case=case, user=request.user)
     if not uids:
         return redirect("worklist:case", case.public_id)
-    return redirect(ohif_study_url(uids))
+    return redirect(ohif_study_url(uids, compare=bool(priors)))

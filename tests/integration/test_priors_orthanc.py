@@ -186,7 +186,9 @@ def test_priors_queried_listed_retrieved_and_kept_to_the_case(live_demo: Any, pr
 
     if ohif.ohif_installed():
         r = radiologist.get(f"/worklist/c/{case.public_id}/ohif/")
-        assert parse_qs(urlparse(r["Location"]).query)["StudyInstanceUIDs"][0].split(",") == uids
+        query = parse_qs(urlparse(r["Location"]).query)
+        assert query["StudyInstanceUIDs"][0].split(",") == uids
+        assert query["hangingProtocolId"] == ["@ohif/hpCompare"]  # the current study beside the latest prior
     else:
         from apps.worklist.priors.selectors import prior_study_uids
 

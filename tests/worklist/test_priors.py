@@ -171,8 +171,10 @@ def test_visibility_and_viewer_url_follow_the_case(demo: Any, pacs: FakePacs, br
     settings.PDS_OHIF_ROOT = str(settings.BASE_DIR / "var" / "ohif")
     if ohif.ohif_installed():
         r = login("radiologue").get(f"/worklist/c/{case.public_id}/ohif/")
-        uids = parse_qs(urlparse(r["Location"]).query)["StudyInstanceUIDs"][0].split(",")
-        assert uids == [case.studies.get().study_uid, PRIOR_CT]
+        query = parse_qs(urlparse(r["Location"]).query)
+        assert query["StudyInstanceUIDs"][0].split(",") == [case.studies.get().study_uid, PRIOR_CT]
+        assert query["hangingProtocolId"] == ["@ohif/hpCompare"]
+    assert "hangingProtocolId" not in ohif.ohif_study_url(["1.2.3"], compare=True)  # nothing to compare with
 
 
 def test_case_page_lists_priors_and_retrieves_on_demand(demo: Any, pacs: FakePacs, broker: Any,  # noqa: F811
