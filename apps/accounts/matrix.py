@@ -136,6 +136,7 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
         "critical_confirm": roles(PHYSICIAN),
         # A prior study from the site PACS, on demand (apps.worklist.priors): whoever reads the case's images.
         "prior_retrieve": IMAGE_READERS,
+        "priors_query": IMAGE_READERS,  # query the site PACS again after a failure
     },
 
     # Tele-act record (identified): as the case.

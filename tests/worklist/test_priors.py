@@ -214,7 +214,20 @@ def test_errors_are_recorded_and_shown_in_french(demo: Any, pacs: FakePacs, brok
     assert AuditEntry.objects.filter(action="query", object_id=str(case.pk), details__outcome="failed").exists()
     settings.LANGUAGE_CODE = "fr"
     page = login("radiologue").get(f"/worklist/c/{case.public_id}/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
-    assert "Examens antérieurs" in page and "Le PACS du site" in page
+    assert "Examens antérieurs" in page and "Le PACS du site" in page and 'id="priors-query-again"' in page
+    # The PACS is back: the radiologist asks again (audited), the worker lists the priors.
+    pacs.error = None
+    with capture(execute=True):
+        r = login("radiologue").post(f"/worklist/c/{case.public_id}/do/priors_query")
+    assert r.status_code == 302
+    assert AuditEntry.objects.filter(action="query", object_id=str(case.pk), actor_username="radiologue",
+                                     details__event="priors_query_retry").exists()
+    _run_sent(broker, capture)
+    assert PriorQuery.objects.get(case=case).state == PriorQueryState.DONE
+    assert PriorStudy.objects.filter(case=case).count() == 2
+    with pytest.raises(Exception) as refused:  # only after a failure
+        services.priors_query_retry(case_id=case.pk)
+    assert getattr(refused.value, "status_code", None) == 409
 
 
 def test_a_retrieval_whose_images_never_come_fails_and_may_be_asked_again(

@@ -99,6 +99,22 @@ def priors_query_request(*, case_id: int) -> bool:
     return True
 
 
+def priors_query_retry(*, case_id: int, user: Any = None) -> PriorQuery:
+    """Ask again after a failed query (the PACS was down, its address was wrong): back to pending, audited."""
+    with transaction.atomic():
+        query = PriorQuery.objects.select_related("case").filter(case_id=case_id).first()
+        if query is None:
+            raise NotFoundError(_("The site PACS has not been queried for this case."))
+        if not PriorQuery.objects.filter(case_id=case_id, state=PriorQueryState.FAILED).update(
+                state=PriorQueryState.PENDING, requested_at=timezone.now()):
+            raise ConflictError(_("The site PACS is being queried or has answered."), code="prior_query_not_failed")
+        by = getattr(user, "username", "") if getattr(user, "is_authenticated", False) else ""
+        _audit("query", query.case, event="priors_query_retry", requested_by=by)
+        _send(QUERY_TASK, case_id)
+    query.refresh_from_db()
+    return query
+
+
 def _fail_query(case: Case, node: DicomNode | None, code: str, detail: str = "") -> None:
     with transaction.atomic():
         PriorQuery.objects.filter(case_id=case.pk, state=PriorQueryState.RUNNING).update(
