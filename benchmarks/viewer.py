@@ -1,111 +1,313 @@
-#!/usr/bin/env python3
-"""Viewer latency (issue 19): time to first image of a 300-slice 512x512 CT on OHIF's path through our DICOMweb
-(QIDO study + series, series metadata, first frame) and on the server-rendered viewer (page + first PNG), then
-the time of one slice step on each (a frame; a PNG rendered), median and p95.
+#!/usr/bin/env python
+"""Viewer benchmark (issue 19, not a test): a 300-slice 512x512 CT read in OHIF in headless Chromium, from our
+DICOMweb and from Orthanc's DICOMweb plugin (Debian ``orthanc-dicomweb``) serving the same files, side by side in
+one run, rounds alternated; plus WADO-RS study retrieve throughput from each.
 
-In-process (Django's test client through the whole middleware stack: session, second factor, permission matrix,
-audit) on a scratch SQLite database, so no HTTP server, network or browser time is counted: the server's share
-of what a radiologist waits for. The last line is one ``name=value`` summary.
+- Ours: the production configuration (``DJANGO_DEBUG=0``, a fresh PostgreSQL database ``<db>_bench_viewer``, the
+  Redis of ``REDIS_URL``), gunicorn as ``run_platform`` starts it (``pds_platform.gunicorn_conf``); OHIF under
+  /ohif/ from Django, the images from /dicomweb/; the radiologist logged in with password and TOTP code.
+- Orthanc: its defaults plus the DICOMweb plugin; the *same* OHIF build (the files of ``var/ohif``, the index page
+  as we serve it, our app-config with Orthanc's /dicom-web/ as the root) served by Orthanc's ServeFolders plugin
+  at /ohif/ on Orthanc's own port: same origin, no proxy in front of either.
+- The same Chromium, the same profile (OHIF's code cached by a warm-up load of each side), a new page per round.
 
-    python benchmarks/viewer.py [--slices 300] [--steps 60]
+Figures, per round then median: first image (a non-blank viewport canvas, polled every 10 ms by a script the
+browser runs before the page's own), counted from the navigation and from the viewer's first DICOMweb request
+(the code load excluded); series loaded: the last byte of the last of the slices' frame requests (Resource Timing,
+buffer enlarged), counted from the navigation. WADO-RS: the whole study, ``transfer-syntax=*``, MB/s of body.
+Targets: first image under 1 s, series loaded no slower than Orthanc's. The last line is ONE name=value summary.
+
+Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/x REDIS_URL=redis://127.0.0.1:6379/2 \
+       .venv/bin/python benchmarks/viewer.py [--slices 300] [--rounds 3] [--syntax jpeg-lossless|explicit-le]
+(needs chromium, chromedriver, dcmtk, orthanc and orthanc-dicomweb: ``scripts/ensure_system_deps.sh --bench``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import _common  # noqa: E402
+
+ORTHANC_PLUGINS = Path("/usr/share/orthanc/plugins")
+# Runs in the page before its own scripts (DevTools, so our Content-Security-Policy does not apply): a larger
+# Resource Timing buffer (default 250 entries) and the time the first non-blank viewport canvas is seen.
+PROBE = """
+performance.setResourceTimingBufferSize(100000);
+window.__firstImage = null;
+(function poll() {
+  if (window.__firstImage === null) {
+    for (const c of document.querySelectorAll('canvas.cornerstone-canvas')) {
+      if (c.width < 64 || c.height < 64) continue;
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let drawn = false;
+      for (let i = 4; i < d.length; i += 4 * 97) { if (d[i] !== d[0]) { drawn = true; break; } }
+      if (drawn) { window.__firstImage = performance.now(); break; }
+    }
+  }
+  if (window.__firstImage === null) setTimeout(poll, 10);
+})();
+"""
+STATE = """
+const all = performance.getEntriesByType('resource');
+const web = all.filter(e => e.name.includes(arguments[0]));
+const frames = web.filter(e => e.name.includes('/frames/'));
+const done = new Set(frames.filter(e => e.responseEnd > 0).map(e => e.name.split('/frames/')[0]));
+return {first: window.__firstImage, firstWeb: web.length ? Math.min(...web.map(e => e.startTime)) : null,
+        slices: done.size, lastFrame: frames.length ? Math.max(...frames.map(e => e.responseEnd)) : null,
+        frameBytes: frames.reduce((a, e) => a + (e.encodedBodySize || 0), 0), requests: frames.length};
+"""
 
 
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+@dataclass
+class Side:
+    name: str
+    base: str  # origin
+    dicomweb: str  # path of the DICOMweb root
+    cookie: str = ""
+    rounds: list[dict[str, float]] = field(default_factory=list)
+    mbps: list[float] = field(default_factory=list)
+
+
+def django_setup(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "pds_platform.settings"
+    import django
+
+    django.setup()
+
+
+def make_study(work: Path, slices: int, syntax: str) -> tuple[str, Any, Path]:
+    """The case and its study in our database and store (head phantom, 512x512), compressed as asked."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from apps.regions.demo import demo_region_load
+    from tests.factories.dicom import store_study
+    from tests.factories.worklist import make_case
+
+    demo = demo_region_load()
+    case = make_case(demo, assign_to="radiologue", status="in_progress")
+    root = Path(os.environ["PDS_DICOM_STORAGE_ROOT"])
+    started = time.perf_counter()
+    study = store_study(root, demo.establishments["vierzon"], case=case, series=1, slices=slices, rows=512,
+                        cols=512, phantom=True, jpeg_lossless=syntax == "jpeg-lossless")
+    size = sum(p.stat().st_size for p in root.rglob("*.dcm"))
+    print(f"study: {slices} slices 512x512 {syntax}, {size / 1e6:.1f} MB, written in "
+          f"{time.perf_counter() - started:.0f} s")
+    TOTPDevice.objects.filter(user=demo.users["radiologue"]).delete()
+    device = TOTPDevice.objects.create(user=demo.users["radiologue"], name="bench", confirmed=True)
+    return study.study_uid, device, root  # type: ignore[attr-defined]
+
+
+def start_gunicorn(env: dict[str, str], work: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = _common.free_port()
+    proc = subprocess.Popen([_common.PY, "-m", "gunicorn", "-c", "python:pds_platform.gunicorn_conf", "--bind",
+                             f"127.0.0.1:{port}", "pds_platform.wsgi:application"], cwd=_common.ROOT, env=env,
+                            stdout=open(work / "gunicorn.log", "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    wait_http(f"http://127.0.0.1:{port}/accounts/login/", proc, work / "gunicorn.log")
+    return proc, port
+
+
+def start_orthanc(work: Path, files: Path, ohif_index: bytes, ohif_config: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Orthanc with the DICOMweb and ServeFolders plugins, the study uploaded through its REST API."""
+    from apps.worklist import ohif_release
+    from apps.worklist.ohif import ohif_folder
+
+    folder = work / "orthanc-ohif"
+    folder.mkdir()
+    for item in ohif_folder().iterdir():
+        if item.name not in ("index.html", "app-config.js", ohif_release.MARKER):
+            (folder / item.name).symlink_to(item)
+    (folder / "viewer").write_bytes(ohif_index)  # the viewer's route, served as our index page
+    (folder / "app-config.js").write_text(ohif_config)
+    port = _common.free_port()
+    config = {
+        "Name": "bench", "StorageDirectory": str(work / "orthanc-db"), "IndexDirectory": str(work / "orthanc-db"),
+        "HttpPort": port, "DicomPort": _common.free_port(), "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "Plugins": [str(ORTHANC_PLUGINS / "libOrthancDicomWeb.so"), str(ORTHANC_PLUGINS / "libServeFolders.so")],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+        "ServeFolders": {"AllowCache": True, "Folders": {"/ohif": str(folder)},
+                         "Extensions": {"": "text/html", ".wasm": "application/wasm", ".mjs": "text/javascript"}},
+    }
+    (work / "orthanc.json").write_text(json.dumps(config))
+    proc = subprocess.Popen(["Orthanc", str(work / "orthanc.json")], stdout=open(work / "orthanc.log", "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    wait_http(f"http://127.0.0.1:{port}/system", proc, work / "orthanc.log")
+    with requests.Session() as http:
+        for path in sorted(files.rglob("*.dcm")):
+            http.post(f"http://127.0.0.1:{port}/instances", data=path.read_bytes(), timeout=60).raise_for_status()
+    return proc, port
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=5).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not answering after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def login(driver: Any, base: str, device: Any) -> str:
+    """Password then the authenticator's code, in the browser, as a radiologist does; the session cookie."""
+    from django_otp.oath import totp
+    from selenium.webdriver.common.by import By
+
+    from tests.support.browser import DEMO_PASSWORD
+    from tests.support.processes import wait_until
+
+    driver.get(f"{base}/accounts/login/")
+    driver.find_element(By.ID, "id_username").send_keys("radiologue")
+    driver.find_element(By.ID, "id_password").send_keys(DEMO_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit].primary").click()
+    wait_until(lambda: driver.find_elements(By.NAME, "token"), timeout=30, message="the second factor's page")
+    code = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):0{device.digits}d}"
+    driver.find_element(By.NAME, "token").send_keys(code)
+    driver.find_element(By.XPATH, "//input[@name='token']/ancestor::form//button[@type='submit']").click()
+    wait_until(lambda: "/accounts/login" not in driver.current_url, timeout=30, message="second factor passed")
+    return "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+
+
+def read_once(driver: Any, side: Side, study_uid: str, slices: int, timeout: float = 300) -> dict[str, float]:
+    """One reading: a new page on the viewer URL; first image and the whole series' frames, in ms."""
+    driver.get("about:blank")
+    driver.get(f"{side.base}/ohif/viewer?StudyInstanceUIDs={study_uid}")
+    deadline = time.monotonic() + timeout
+    state: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        state = driver.execute_script(STATE, side.dicomweb)
+        if state["first"] is not None and state["slices"] >= slices:
+            break
+        time.sleep(0.1)
+    else:
+        raise RuntimeError(f"{side.name}: {state} after {timeout:.0f} s")
+    return {"first_ms": state["first"], "first_from_request_ms": state["first"] - state["firstWeb"],
+            "series_ms": state["lastFrame"], "frame_mb": state["frameBytes"] / 1e6, "requests": state["requests"]}
+
+
+def wado_mbps(side: Side, study_uid: str) -> float:
+    """The whole study by WADO-RS (instances as stored), streamed and counted; MB/s of body."""
+    headers = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
+    if side.cookie:
+        headers["Cookie"] = side.cookie
+    started = time.perf_counter()
+    size = 0
+    with requests.get(f"{side.base}{side.dicomweb}/studies/{study_uid}", headers=headers, stream=True,
+                      timeout=300) as response:
+        response.raise_for_status()
+        for chunk in response.iter_content(1 << 20):
+            size += len(chunk)
+    return size / 1e6 / (time.perf_counter() - started)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slices", type=int, default=300)
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--syntax", choices=["jpeg-lossless", "explicit-le"], default="jpeg-lossless")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args()
+    for tool in ("chromium", "chromedriver", "Orthanc", "dcmcjpeg"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} missing: scripts/ensure_system_deps.sh --bench")
+    if not (ORTHANC_PLUGINS / "libOrthancDicomWeb.so").exists():
+        sys.exit("orthanc-dicomweb missing: scripts/ensure_system_deps.sh --bench")
+    database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
+    if not database_url.startswith("postgres") or not redis_url:
+        sys.exit("DATABASE_URL (PostgreSQL) and REDIS_URL are needed: the production configuration is measured")
     work = Path(tempfile.mkdtemp(prefix="pds-viewer-bench-"))
-    for name in [k for k in os.environ if k.startswith(("DJANGO_", "PDS_", "DATABASE_", "CELERY_", "REDIS_"))]:
-        del os.environ[name]
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "pds_platform.settings", "DJANGO_DEBUG": "1",
-                       "PDS_VAR_DIR": str(work), "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-                       "PDS_DICOM_STORAGE_ROOT": str(work / "dicom"), "PDS_TEST_FAST_HASHER": "1",
-                       "CELERY_TASK_ALWAYS_EAGER": "0", "PDS_LOG_LEVEL": "WARNING"})
-    import django
+    env = _common.production_env(work / "platform", None, database_url=database_url, redis_url=redis_url,
+                                 suffix="bench_viewer")
+    # Plain HTTP on localhost for both sides (Chromium keeps Secure cookies on localhost): no TLS cost on ours only.
+    env.update({"DJANGO_SECURE_SSL_REDIRECT": "0", "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+                "PDS_LOG_LEVEL": "WARNING"})
+    _common.prepare_production(env)
+    django_setup(env)
+    from apps.worklist import ohif as ohif_web
 
-    django.setup()
-    from django.core.management import call_command
-    from django.test import Client
+    if not ohif_web.ohif_installed():
+        sys.exit("OHIF is not installed (make install)")
+    study_uid, device, files = make_study(work, args.slices, args.syntax)
+    procs: list[subprocess.Popen[bytes]] = []
+    driver = None
+    try:
+        gunicorn, port = start_gunicorn(env, work)
+        procs.append(gunicorn)
+        index = ohif_web._index_html(str(ohif_web.ohif_folder().resolve()))
+        orthanc, oport = start_orthanc(work, files, index, ohif_web.app_config("/dicom-web"))
+        procs.append(orthanc)
+        ours = Side("ours", f"http://localhost:{port}", "/dicomweb")
+        theirs = Side("orthanc", f"http://localhost:{oport}", "/dicom-web")
+        from tests.support.browser import chromium
 
-    from apps.regions.demo import demo_region_load
-    from apps.studies.models import Instance
-    from tests.factories.dicom import store_study
-    from tests.factories.worklist import make_case
+        driver = chromium(work / "chrome", "--window-size=1400,900", "--enable-unsafe-swiftshader")
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PROBE})
+        ours.cookie = login(driver, ours.base, device)
+        for side in (ours, theirs):  # warm-up: OHIF's code in the browser cache, the servers' first requests
+            read_once(driver, side, study_uid, args.slices)
+        for n in range(args.rounds):
+            for side in ((ours, theirs) if n % 2 == 0 else (theirs, ours)):
+                load = os.getloadavg()[0]
+                side.rounds.append(read_once(driver, side, study_uid, args.slices))
+                side.mbps.append(wado_mbps(side, study_uid))
+                r = side.rounds[-1]
+                print(f"round {n + 1} {side.name:8} first image {r['first_ms']:6.0f} ms "
+                      f"({r['first_from_request_ms']:5.0f} ms from the first DICOMweb request), series loaded "
+                      f"{r['series_ms']:6.0f} ms ({r['requests']:.0f} frame requests, {r['frame_mb']:.1f} MB), "
+                      f"WADO-RS {side.mbps[-1]:6.1f} MB/s, load {load:.1f}")
+    finally:
+        if driver is not None:
+            driver.quit()
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
-    call_command("migrate", verbosity=0)
-    demo = demo_region_load()
-    case = make_case(demo, assign_to="radiologue", status="awaiting_reading")
-    t0 = time.perf_counter()
-    study = store_study(work / "dicom", demo.establishments["vierzon"], case=case, series=1, slices=args.slices,
-                        rows=512, cols=512)
-    print(f"study written: {args.slices} slices 512x512 in {time.perf_counter() - t0:.1f} s")
-    uid = study.study_uid  # type: ignore[attr-defined]
-    instances = list(Instance.objects.filter(study=study).select_related("series")
-                     .order_by("instance_number").values_list("pk", "sop_instance_uid", "series__series_uid"))
-    client = Client()
-    client.force_login(demo.users["radiologue"])
+    def med(side: Side, key: str) -> float:
+        return median([r[key] for r in side.rounds])
 
-    def get(url: str, **headers: str) -> float:
-        start = time.perf_counter()
-        response = client.get(url, **headers)
-        body = b"".join(response.streaming_content) if response.streaming else response.content
-        assert response.status_code == 200 and body, (url, response.status_code)
-        return (time.perf_counter() - start) * 1000
-
-    frame_accept = {"HTTP_ACCEPT": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
-    series_uid = instances[0][2]
-    base = f"/dicomweb/studies/{uid}"
-    # Warm the process (imports, URL resolvers, templates, codecs) on other URLs, as a running server is.
-    client.get("/dicomweb/studies?StudyInstanceUID=1.2.3")
-    client.get("/worklist/")
-    client.get(f"/worklist/c/{case.public_id}/")
-    # OHIF's path to the first image: the study (QIDO), its series, the series' metadata, the first frame.
-    ohif_parts = {
-        "qido_study": get(f"/dicomweb/studies?StudyInstanceUID={uid}"),
-        "qido_series": get(f"{base}/series"),
-        "metadata": get(f"{base}/series/{series_uid}/metadata"),
-        "first_frame": get(f"{base}/series/{series_uid}/instances/{instances[0][1]}/frames/1", **frame_accept),
-    }
-    ohif_first = sum(ohif_parts.values())
-    # The server-rendered viewer: its page, then the first slice as PNG.
-    viewer_parts = {"page": get(f"/worklist/c/{case.public_id}/viewer/"),
-                    "first_png": get(f"/worklist/c/{case.public_id}/instances/{instances[0][0]}.png")}
-    viewer_first = sum(viewer_parts.values())
-    picks = instances[1:args.steps + 1]
-    frame_steps = [get(f"{base}/series/{series_uid}/instances/{sop}/frames/1", **frame_accept) for _, sop, _ in picks]
-    png_steps = [get(f"/worklist/c/{case.public_id}/instances/{pk}.png") for pk, _, _ in picks]
-    print("OHIF path (DICOMweb), first image: " + ", ".join(f"{k} {v:.0f} ms" for k, v in ohif_parts.items())
-          + f" = {ohif_first:.0f} ms")
-    print("server-rendered viewer, first image: " + ", ".join(f"{k} {v:.0f} ms" for k, v in viewer_parts.items())
-          + f" = {viewer_first:.0f} ms")
-    print(f"slice step over {len(picks)} slices: DICOMweb frame median {statistics.median(frame_steps):.1f} ms, "
-          f"p95 {p95(frame_steps):.1f} ms; server PNG median {statistics.median(png_steps):.1f} ms, "
-          f"p95 {p95(png_steps):.1f} ms")
-    print(f"viewer_slices={args.slices} ohif_first_image_ms={ohif_first:.0f} "
-          f"ohif_metadata_ms={ohif_parts['metadata']:.0f} server_first_image_ms={viewer_first:.0f} "
-          f"frame_step_median_ms={statistics.median(frame_steps):.1f} frame_step_p95_ms={p95(frame_steps):.1f} "
-          f"png_step_median_ms={statistics.median(png_steps):.1f} png_step_p95_ms={p95(png_steps):.1f}")
-    return 0
+    ratio = med(ours, "series_ms") / med(theirs, "series_ms")
+    print(f"\nmedians over {args.rounds} rounds ({args.slices} slices 512x512, {args.syntax}):")
+    for side in (ours, theirs):
+        print(f"  {side.name:8} first image {med(side, 'first_ms'):.0f} ms "
+              f"({med(side, 'first_from_request_ms'):.0f} ms after the viewer's first request), series loaded "
+              f"{med(side, 'series_ms'):.0f} ms, WADO-RS {median(side.mbps):.1f} MB/s")
+    met = med(ours, "first_ms") < 1000 and ratio <= 1.0
+    print(f"targets (first image < 1 s, series no slower than Orthanc): {'met' if met else 'NOT met'}")
+    print(f"viewer_slices={args.slices} syntax={args.syntax} ohif_first_image_ms={med(ours, 'first_ms'):.0f} "
+          f"orthanc_first_image_ms={med(theirs, 'first_ms'):.0f} "
+          f"ohif_first_image_from_request_ms={med(ours, 'first_from_request_ms'):.0f} "
+          f"orthanc_first_image_from_request_ms={med(theirs, 'first_from_request_ms'):.0f} "
+          f"series_loaded_ms={med(ours, 'series_ms'):.0f} orthanc_series_loaded_ms={med(theirs, 'series_ms'):.0f} "
+          f"series_ratio_vs_orthanc={ratio:.2f} wado_mbps={median(ours.mbps):.1f} "
+          f"orthanc_wado_mbps={median(theirs.mbps):.1f}")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
