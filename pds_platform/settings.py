@@ -291,6 +291,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- DICOM gateway ----------------------------------------------------------
 # The OHIF viewer release installed by `make install` (scripts/install_ohif.py), served under /ohif/.
 PDS_OHIF_ROOT = env.path("PDS_OHIF_ROOT", default=str(BASE_DIR / "var" / "ohif"))
+# STOW-RS: the largest request body accepted (413 past it); the body is copied to disk, not held in memory.
+PDS_STOW_MAX_BYTES = env.int("PDS_STOW_MAX_BYTES", default=512 * 1024 * 1024)
 PDS_DICOM_AET = env.str("PDS_DICOM_AET", default="PDS_GATEWAY")
 PDS_DICOM_HOST = env.str("PDS_DICOM_HOST", default="127.0.0.1")
 PDS_DICOM_PORT = env.int("PDS_DICOM_PORT", default=11112)
@@ -373,6 +375,13 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 if REDIS_URL:
     CACHES["api_throttle"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                               "KEY_PREFIX": "pds-api-throttle"}
+# DICOMweb instance metadata (apps.api.dicomweb.metadata_document): shared by the web workers on Redis; in one
+# process's memory otherwise, room for a few thousand slices (locmem keeps 300 entries by default).
+CACHES["dicomweb_metadata"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+     "KEY_PREFIX": "pds-dicomweb-meta"} if REDIS_URL else
+    {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dicomweb-metadata",
+     "OPTIONS": {"MAX_ENTRIES": 20000}})
 # Webhook outbox: retry with exponential backoff (base * 2^attempt, capped), incident after N failures,
 # abandoned (unblocking later events of the same request) only after PDS_WEBHOOK_GIVE_UP_HOURS.
 PDS_WEBHOOK_TIMEOUT_SECONDS = env.float("PDS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)

@@ -8,7 +8,11 @@ title is mapped to its establishment by its DICOM node), and an instance of a st
 
 from __future__ import annotations
 
+import mmap
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
@@ -25,7 +29,8 @@ NOT_AUTHORIZED = 0x0124
 STUDY_MISMATCH = 0xA900
 TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
 CANNOT_UNDERSTAND = 0xC000
-MAX_BYTES_DEFAULT = 512 * 1024 * 1024
+COPY_CHUNK = 1024 * 1024
+MAX_HEADERS = 16 * 1024  # of a part's headers
 
 _gateway: Any = None
 _gateway_lock = threading.Lock()
@@ -55,8 +60,8 @@ class Outcome:
     series_uid: str = ""
 
 
-def parts_of(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
-    """The (content type, bytes) of each part of a multipart/related body whose root type is application/dicom."""
+def boundary_of(content_type: str) -> bytes:
+    """The multipart boundary of a STOW-RS request's Content-Type, checked before the body is read."""
     media, _, rest = content_type.partition(";")
     params = {}
     for item in rest.split(";"):
@@ -69,22 +74,68 @@ def parts_of(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
     mark = params.get("boundary", "")
     if not mark:
         raise ApplicationError("The multipart body has no boundary.")
-    delimiter = b"--" + mark.encode("latin-1")
-    chunks = body.split(delimiter)
-    if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
+    return mark.encode("latin-1")
+
+
+def too_large(limit: int) -> ApplicationError:
+    return ApplicationError(f"The request body is larger than this service accepts ({limit} bytes, "
+                            "PDS_STOW_MAX_BYTES): send the study in several requests.", code="too_large",
+                            status_code=413)
+
+
+@contextmanager
+def body_on_disk(stream: Any, *, limit: int) -> Iterator[Any]:
+    """The request body copied in chunks to an anonymous file beside the image store's incoming files, mapped
+    read-only: a large STOW-RS request is never held in memory, only one instance at a time
+    (:func:`part_spans`). Past ``limit`` bytes (with or without a Content-Length) the copy stops: 413."""
+    directory = ingest().root / ".incoming"
+    with tempfile.TemporaryFile(dir=directory, prefix="stow-") as fh:
+        size = 0
+        while stream is not None and (chunk := stream.read(COPY_CHUNK)):
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            fh.write(chunk)
+        fh.flush()
+        if size == 0:
+            yield b""
+            return
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield mapped
+
+
+def part_spans(mark: bytes, body: Any) -> list[tuple[str, int, int]]:
+    """(content type, start, end) of each part of a multipart/related ``body`` (bytes or a memory map): offsets,
+    so that a part is copied only when it is stored."""
+    delimiter = b"--" + mark
+    cuts = []
+    at = body.find(delimiter)
+    while at >= 0:
+        cuts.append(at)
+        at = body.find(delimiter, at + len(delimiter))
+    if len(cuts) < 2 or body[cuts[-1] + len(delimiter):cuts[-1] + len(delimiter) + 2] != b"--":
         raise ApplicationError("The multipart body is not closed by its final boundary.")
-    parts: list[tuple[str, bytes]] = []
-    for chunk in chunks[1:-1]:
-        chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk
-        head, sep, data = chunk.partition(b"\r\n\r\n")
-        if not sep:
-            head, data = b"", chunk.removeprefix(b"\r\n")
+    spans: list[tuple[str, int, int]] = []
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        start += len(delimiter)
+        if body[start:start + 2] == b"\r\n":
+            start += 2
+        head_end = body.find(b"\r\n\r\n", start, min(end, start + MAX_HEADERS))
+        head = b"" if head_end < 0 else body[start:head_end]
+        data_start = start if head_end < 0 else head_end + 4
+        if body[end - 2:end] == b"\r\n" and end - 2 >= data_start:
+            end -= 2
         headers = {k.strip().lower(): v.strip() for k, _, v in
                    (line.decode("latin-1").partition(":") for line in head.split(b"\r\n") if line)}
-        parts.append((headers.get("content-type", "application/dicom"), data.removesuffix(b"\r\n")))
-    if not parts:
+        spans.append((headers.get("content-type", "application/dicom"), data_start, end))
+    if not spans:
         raise ApplicationError("The multipart body has no instance.")
-    return parts
+    return spans
+
+
+def parts_of(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
+    """The (content type, bytes) of each part of a multipart/related body whose root type is application/dicom."""
+    return [(ctype, body[start:end]) for ctype, start, end in part_spans(boundary_of(content_type), body)]
 
 
 def instance_store(*, data: bytes, content_type: str, site_id: int, sender_name: str,
@@ -128,7 +179,7 @@ def instance_store(*, data: bytes, content_type: str, site_id: int, sender_name:
 
 
 def max_bytes() -> int:
-    return int(getattr(settings, "PDS_STOW_MAX_BYTES", MAX_BYTES_DEFAULT))
+    return int(settings.PDS_STOW_MAX_BYTES)
 
 
 def response_json(outcomes: list[Outcome], *, base: str) -> tuple[int, dict[str, Any]]:

@@ -133,3 +133,40 @@ def test_only_a_sites_own_read_write_key_stores_for_it(stow: Any) -> None:
         "Content-Type": 'multipart/related; type="application/dicom"; boundary=b'})
     assert empty.status_code == 400
     assert Study.objects.count() == 1
+
+
+def test_a_body_over_pds_stow_max_bytes_is_refused_413_and_nothing_is_stored(stow: Any, settings: Any) -> None:
+    _, keys, url, _, root = stow
+    settings.PDS_STOW_MAX_BYTES = 4000
+    sent = series(generate_uid(), n=3)  # about 1,900 bytes each
+    r = post(url, keys["vierzon-rw"], sent)
+    assert r.status_code == 413
+    assert "4000 bytes, PDS_STOW_MAX_BYTES" in r.json()["detail"] and "several requests" in r.json()["detail"]
+    assert not Study.objects.exists() and not list(root.rglob("*.dcm"))
+    assert post(url, keys["vierzon-rw"], sent[:1]).status_code == 200  # under the limit
+
+
+def test_the_body_is_copied_to_disk_in_chunks_and_cut_at_the_limit_without_a_content_length(
+        stow: Any, settings: Any) -> None:
+    """A chunked request has no Content-Length: the copy itself stops at the limit; the parts are read from
+    the file's memory map, one at a time."""
+    from apps.api import stow as st
+    from apps.core.errors import ApplicationError
+
+    class Stream(BytesIO):  # a request stream: read(n) only, no length known beforehand
+        reads = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            Stream.reads += 1
+            return super().read(n)
+
+    body = b"--m\r\nContent-Type: application/dicom\r\n\r\n" + b"x" * (3 * st.COPY_CHUNK) + b"\r\n--m--\r\n"
+    with st.body_on_disk(Stream(body), limit=len(body)) as mapped:
+        assert not isinstance(mapped, bytes) and len(mapped) == len(body)
+        ((ctype, start, end),) = st.part_spans(b"m", mapped)
+        assert ctype == "application/dicom" and mapped[start:end] == b"x" * (3 * st.COPY_CHUNK)
+    assert Stream.reads >= 4  # chunks, not one read of the whole
+    with pytest.raises(ApplicationError) as refused, st.body_on_disk(Stream(body), limit=len(body) - 1):
+        pass
+    assert refused.value.status_code == 413
+    assert not list((root_incoming := st.ingest().root / ".incoming").glob("stow-*")), root_incoming

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache import cache
+from django.db.models import QuerySet
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
@@ -53,19 +54,23 @@ class DicomWebView(APIView):
         return found
 
     def opened(self, study: Study, what: str) -> None:
-        key = f"dicomweb-audit:{getattr(self.request.user, 'pk', '')}:{self.request.user}:{study.pk}"
+        user = self.request.user
+        who = f"key{user.key_id}" if getattr(user, "key_id", None) else f"user{getattr(user, 'pk', '')}"
+        key = f"dicomweb-audit:{who}:{study.pk}"
         if cache.add(key, 1, AUDIT_EVERY):
             audit_record(action="read", obj=study, patient_data=True, establishment_id=study.site_id,
                          details={"view": "dicomweb", "what": what})
 
-    def instances(self, study: Study, series_uid: str = "", instance_uid: str = "") -> list[Instance]:
-        qs = Instance.objects.filter(study=study).select_related("study", "series").order_by(
-            "series__number", "series_id", "instance_number", "pk")
+    def instance_rows(self, study: Study, series_uid: str = "", instance_uid: str = "") -> QuerySet[Instance]:
+        qs = Instance.objects.filter(study=study).order_by("series__number", "series_id", "instance_number", "pk")
         if series_uid:
             qs = qs.filter(series__series_uid=series_uid)
         if instance_uid:
             qs = qs.filter(sop_instance_uid=instance_uid)
-        found = list(qs)
+        return qs
+
+    def instances(self, study: Study, series_uid: str = "", instance_uid: str = "") -> list[Instance]:
+        found = list(self.instance_rows(study, series_uid, instance_uid).select_related("study", "series"))
         if not found:
             raise NotFoundError("No such series or instance in this study.")
         return found
@@ -92,14 +97,12 @@ def stow(view: DicomWebView, request: Request, study_uid: str = "") -> HttpRespo
                                status_code=403)
     limit = st.max_bytes()
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-        raise ApplicationError(f"At most {limit} bytes per request.", code="too_large", status_code=413)
-    body = request.stream.read(limit + 1) if request.stream is not None else b""
-    if len(body) > limit:
-        raise ApplicationError(f"At most {limit} bytes per request.", code="too_large", status_code=413)
-    parts = st.parts_of(request.headers.get("Content-Type", ""), body)
+        raise st.too_large(limit)
+    mark = st.boundary_of(request.headers.get("Content-Type", ""))
     name = f"STOW{getattr(request.user, 'key_id', '')}"
-    outcomes = [st.instance_store(data=data, content_type=ctype, site_id=site_id, sender_name=name,
-                                  study_uid=study_uid) for ctype, data in parts]
+    with st.body_on_disk(request.stream, limit=limit) as body:
+        outcomes = [st.instance_store(data=body[start:end], content_type=ctype, site_id=site_id, sender_name=name,
+                                      study_uid=study_uid) for ctype, start, end in st.part_spans(mark, body)]
     status, content = st.response_json(outcomes, base=view.base())
     response = JsonResponse(content, status=status)
     response["Content-Type"] = DICOM_JSON
@@ -164,12 +167,16 @@ class Retrieve(DicomWebView):
             raise ApplicationError("This service returns instances as stored (transfer-syntax=*) or in Explicit VR "
                                    f"Little Endian ({dw.EXPLICIT_LE}).", code="not_acceptable", status_code=406)
         study = self.study(study_uid)
-        found = self.instances(study, series_uid, instance_uid)
+        # Only the files' paths are held (a few hundred bytes per instance); each file is read in chunks while the
+        # response is sent: memory stays flat whatever the study's size (tests/api/test_dicomweb_streaming.py).
+        paths = list(self.instance_rows(study, series_uid, instance_uid).values_list("path", flat=True))
+        if not paths:
+            raise NotFoundError("No such series or instance in this study.")
         self.opened(study, "retrieve")
         mark = dw.boundary()
         reader = dw.file_chunks if syntax == "*" else dw.explicit_le_file
         ts = f"; transfer-syntax={syntax}" if syntax != "*" else ""
-        parts = ((f"application/dicom{ts}", reader(instance_file(i.path))) for i in found)
+        parts = ((f"application/dicom{ts}", reader(instance_file(path))) for path in paths)
         response = StreamingHttpResponse(dw.multipart(parts, mark))
         response["Content-Type"] = f'multipart/related; type="application/dicom"; boundary={mark}'
         return response
@@ -181,7 +188,7 @@ class Metadata(DicomWebView):
         found = self.instances(study, series_uid, instance_uid)
         self.opened(study, "metadata")
         try:
-            return dicom_json([dw.instance_metadata(i, base=self.base()) for i in found])
+            return HttpResponse(dw.metadata_document(found, base=self.base()), content_type=DICOM_JSON)
         except FileNotFoundError as exc:
             raise NotFoundError("An instance of this study is missing from the storage.") from exc
 
@@ -197,19 +204,21 @@ class Frames(DicomWebView):
         syntax = dw.accepted_transfer_syntax(request.headers.get("Accept", ""),
                                              part_type="application/octet-stream")
         if syntax not in ("*", dw.EXPLICIT_LE):
-            raise ApplicationError("Frames are served uncompressed (application/octet-stream, transfer-syntax="
-                                   f"{dw.EXPLICIT_LE}).", code="not_acceptable", status_code=406)
+            raise ApplicationError("Frames are served as stored (transfer-syntax=*) or uncompressed "
+                                   f"(application/octet-stream, transfer-syntax={dw.EXPLICIT_LE}).",
+                                   code="not_acceptable", status_code=406)
         study = self.study(study_uid)
         inst = self.instances(study, series_uid, instance_uid)[0]
         try:
-            data = dw.frames_of(instance_file(inst.path), numbers)
+            content, data = dw.frames_of(instance_file(inst.path), numbers, as_stored=syntax == "*")
         except IndexError as exc:
             raise NotFoundError(f"No such frame: this instance has {exc}.") from exc
         self.opened(study, "frames")
         mark = dw.boundary()
-        content = f"application/octet-stream; transfer-syntax={dw.EXPLICIT_LE}"
         response = HttpResponse(b"".join(dw.multipart(((content, [d]) for d in data), mark)))
-        response["Content-Type"] = f'multipart/related; type="application/octet-stream"; boundary={mark}'
+        # Compressed: the part's type with its syntax in the root type too, as Orthanc answers.
+        root = content if not content.startswith("application/octet-stream") else "application/octet-stream"
+        response["Content-Type"] = f'multipart/related; type="{root}"; boundary={mark}'
         return response
 
 
