@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -371,7 +372,7 @@ SPECTACULAR_SETTINGS = {
 # RIS API keys are throttled per key; with REDIS_URL the counters are shared by all web processes,
 # otherwise each process counts on its own (local memory).
 PDS_API_THROTTLE_RATE = env.str("PDS_API_THROTTLE_RATE", default="600/min")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if REDIS_URL:
     CACHES["api_throttle"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                               "KEY_PREFIX": "pds-api-throttle"}

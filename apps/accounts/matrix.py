@@ -82,6 +82,8 @@ REGIONAL_ADMIN = roles(COORDINATOR, SUPERUSER)
 # The indicators are shared by every actor (aggregates, scoped to their establishment): not the radiographer.
 INDICATOR_READERS = roles(*STEERING, RADIOLOGIST, PHYSICIAN)
 API_READERS = roles(*CASE_READERS, INTEGRATION)
+# DICOMweb is the images' service (OHIF reads through it): the image readers and the API keys, as the web viewers.
+IMAGE_API_READERS = roles(*IMAGE_READERS, INTEGRATION)
 API_WRITERS = roles(*SITE_CLINICAL, INTEGRATION_RW)
 # The regional directory (establishments): no patient data.
 DIRECTORY_READERS = roles(*API_READERS, ESTABLISHMENT_ADMIN)
@@ -199,20 +201,21 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "api:fhir-diagnosticreport": {READ: API_READERS},
     "api:fhir-organization": {READ: DIRECTORY_READERS},
     "api:fhir-practitioner": {READ: API_READERS},
-    # DICOMweb (PS3.18, /dicomweb/): images of the studies the caller may see.
+    # DICOMweb (PS3.18, /dicomweb/): images of the studies the caller may see; not the coordinator, who reads the
+    # case but not its images (as worklist:viewer and ohif:*).
     # STOW-RS (POST): an establishment's read-write API key, for that establishment (apps.api.stow).
-    "dicomweb:studies": {READ: API_READERS, WRITE: roles(INTEGRATION_RW)},
-    "dicomweb:study-series": {READ: API_READERS},
-    "dicomweb:study-instances": {READ: API_READERS},
-    "dicomweb:series-instances": {READ: API_READERS},
-    "dicomweb:study": {READ: API_READERS, WRITE: roles(INTEGRATION_RW)},
-    "dicomweb:study-metadata": {READ: API_READERS},
-    "dicomweb:series": {READ: API_READERS},
-    "dicomweb:series-metadata": {READ: API_READERS},
-    "dicomweb:instance": {READ: API_READERS},
-    "dicomweb:instance-metadata": {READ: API_READERS},
-    "dicomweb:frames": {READ: API_READERS},
-    "dicomweb:rendered": {READ: API_READERS},
+    "dicomweb:studies": {READ: IMAGE_API_READERS, WRITE: roles(INTEGRATION_RW)},
+    "dicomweb:study-series": {READ: IMAGE_API_READERS},
+    "dicomweb:study-instances": {READ: IMAGE_API_READERS},
+    "dicomweb:series-instances": {READ: IMAGE_API_READERS},
+    "dicomweb:study": {READ: IMAGE_API_READERS, WRITE: roles(INTEGRATION_RW)},
+    "dicomweb:study-metadata": {READ: IMAGE_API_READERS},
+    "dicomweb:series": {READ: IMAGE_API_READERS},
+    "dicomweb:series-metadata": {READ: IMAGE_API_READERS},
+    "dicomweb:instance": {READ: IMAGE_API_READERS},
+    "dicomweb:instance-metadata": {READ: IMAGE_API_READERS},
+    "dicomweb:frames": {READ: IMAGE_API_READERS},
+    "dicomweb:rendered": {READ: IMAGE_API_READERS},
     # The API's description is public (no data).
     "api:schema": {READ: PUBLIC},
     "api:docs": {READ: PUBLIC},
