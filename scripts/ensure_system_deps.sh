@@ -11,6 +11,10 @@ command -v msgfmt >/dev/null 2>&1 || need+=(gettext)  # makemessages and compile
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the production journey's self-signed certificate
 # Orthanc plays a site's PACS in the priors' integration test (query/retrieve) and is a peer in the benchmarks.
 command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
+# benchmarks/viewer.py: OHIF on Orthanc's DICOMweb beside ours (the plugin's .so under /usr/share/orthanc/plugins)
+if [ "${1:-}" = "--bench" ]; then
+  [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

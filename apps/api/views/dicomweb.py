@@ -1,8 +1,9 @@
 """DICOMweb under /dicomweb/: QIDO-RS searches, WADO-RS retrieval (instances, metadata, frames, rendered), STOW-RS.
 
 Same authentication as the API (an API key, or a browser session that passed the second factor), the same
-permission matrix and the same case-visibility rule; a study outside the caller's perimeter is "not found" and
-the refusal is audited. Each study opened (retrieved, its metadata, its frames or a rendered image) is one audit
+permission matrix and the same case-visibility rule (its decision kept ``VISIBLE_FOR`` seconds per caller and study:
+a series is a few hundred frame requests); a study outside the caller's perimeter is "not found" and the refusal is
+audited. Each study opened (retrieved, its metadata, its frames or a rendered image) is one audit
 entry per caller and study every ``AUDIT_EVERY`` seconds, not one per frame; each search one entry listing the
 studies returned."""
 
@@ -28,6 +29,7 @@ from apps.studies.models import Instance, Series, Study
 
 DICOM_JSON = "application/dicom+json"
 AUDIT_EVERY = 600  # seconds
+VISIBLE_FOR = 30  # seconds
 
 
 @extend_schema(exclude=True)  # DICOMweb is specified by PS3.18, not by this API's OpenAPI document
@@ -45,18 +47,29 @@ class DicomWebView(APIView):
     def base(self) -> str:
         return self.request.build_absolute_uri("/dicomweb").rstrip("/")
 
+    def who(self) -> str:
+        user = self.request.user
+        return f"key{user.key_id}" if getattr(user, "key_id", None) else f"user{getattr(user, 'pk', '')}"
+
     def study(self, study_uid: str) -> Study:
-        found = (studies_visible_to(self.request.user).filter(study_uid=study_uid).first()
-                 if dw.UID_RE.match(study_uid) and len(study_uid) <= 64 else None)
+        """The study if the caller may see it. A viewer loading a series asks for each frame: the decision is kept
+        ``VISIBLE_FOR`` seconds per caller and study in this process (building the case-visibility query costs
+        more than serving a compressed frame); a refusal is never kept, and a reader whose case was taken away
+        loses its images within that time."""
+        valid = bool(dw.UID_RE.match(study_uid)) and len(study_uid) <= 64
+        key = f"dicomweb-visible:{self.who()}:{study_uid}" if valid else ""
+        found = cache.get(key) if valid else None
+        if found is None and valid:
+            found = studies_visible_to(self.request.user).filter(study_uid=study_uid).first()
+            if found is not None:
+                cache.set(key, found, VISIBLE_FOR)
         if found is None:
             object_refused(self.request, model=Study, lookup={"study_uid": study_uid[:64]}, action="dicomweb")
             raise NotFoundError("No such study.")
         return found
 
     def opened(self, study: Study, what: str) -> None:
-        user = self.request.user
-        who = f"key{user.key_id}" if getattr(user, "key_id", None) else f"user{getattr(user, 'pk', '')}"
-        key = f"dicomweb-audit:{who}:{study.pk}"
+        key = f"dicomweb-audit:{self.who()}:{study.pk}"
         if cache.add(key, 1, AUDIT_EVERY):
             audit_record(action="read", obj=study, patient_data=True, establishment_id=study.site_id,
                          details={"view": "dicomweb", "what": what})
