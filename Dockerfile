@@ -1,11 +1,26 @@
 # Production image: one image, several processes (web, worker, beat, gateway) chosen by the compose command.
 # It runs the production configuration (DJANGO_DEBUG=0); secrets and addresses come from the environment.
+
+# The OHIF viewer, fetched and checked by the same installer as `make install` (scripts/install_ohif.py: the pinned
+# @ohif/app from the npm registry, its integrity, the public path rewritten) in a stage of its own, so that Node
+# and npm stay out of the image. The build fails if it could not be installed: an image without OHIF would only
+# offer the server-rendered viewer.
+FROM node:20-bookworm-slim AS ohif
+RUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY scripts/install_ohif.py scripts/
+COPY apps/__init__.py apps/
+COPY apps/worklist/__init__.py apps/worklist/ohif_release.py apps/worklist/
+RUN PDS_OHIF_ROOT=/ohif python3 scripts/install_ohif.py \
+    && python3 -c "import sys; sys.path.insert(0, '.'); from apps.worklist import ohif_release as r; \
+sys.exit(0 if r.installed('/ohif') else 'OHIF was not installed (npm registry unreachable?)')"
+
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_DEBUG=0 \
     DJANGO_STATIC_ROOT=/app/staticfiles \
     PDS_VAR_DIR=/data/var PDS_DICOM_STORAGE_ROOT=/data/dicom PDS_MEDIA_ROOT=/data/media \
-    PDS_WEB_HOST=0.0.0.0 PDS_WEB_PORT=8000
+    PDS_WEB_HOST=0.0.0.0 PDS_WEB_PORT=8000 PDS_OHIF_ROOT=/app/ohif
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends libpq5 && rm -rf /var/lib/apt/lists/*
 
@@ -17,6 +32,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install --no-cache-dir -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
 COPY . .
+# Read-only code of the viewer, served by Django under /ohif/ (apps.worklist.ohif).
+COPY --from=ohif /ohif /app/ohif
 # Static files are collected (hashed and compressed for WhiteNoise) into the image. The keys below exist only
 # for this step (settings refuse to load without them in production); they are never used at run time.
 RUN DJANGO_SECRET_KEY=build-only-not-a-secret-0123456789-0123456789-0123456789 \
