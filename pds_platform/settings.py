@@ -372,6 +372,8 @@ SPECTACULAR_SETTINGS = {
 # RIS API keys are throttled per key; with REDIS_URL the counters are shared by all web processes,
 # otherwise each process counts on its own (local memory).
 PDS_API_THROTTLE_RATE = env.str("PDS_API_THROTTLE_RATE", default="600/min")
+# DICOMweb's own rate per key or user (apps.api.throttles.DicomWebRateThrottle): a series is one request per slice.
+PDS_DICOMWEB_THROTTLE_RATE = env.str("PDS_DICOMWEB_THROTTLE_RATE", default="12000/min")
 CACHES: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if REDIS_URL:
     CACHES["api_throttle"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,

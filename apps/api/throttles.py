@@ -33,3 +33,13 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         else:
             ident = f"ip-{self.get_ident(request)}"
         return f"throttle_{self.scope}_{ident}"
+
+
+class DicomWebRateThrottle(ApiKeyRateThrottle):
+    """DICOMweb's own counters and rate: a viewer opening one 300-slice series asks for 300 frames in seconds (and
+    the priors as many again), which the API's rate would refuse half-way (429: slices left blank)."""
+
+    scope = "dicomweb"
+
+    def get_rate(self) -> str:
+        return str(settings.PDS_DICOMWEB_THROTTLE_RATE)

@@ -90,3 +90,21 @@ def test_compressed_frames_as_stored_or_decoded_and_metadata_cached(demo: Any, s
     assert again.json() == first.json() and len(again.json()) == 3
     assert again.json()[0]["7FE00010"]["BulkDataURI"].startswith("http://testserver/dicomweb/studies/")
     assert again.json()[0]["00280010"]["Value"] == [32]
+
+
+@pytest.mark.django_db
+def test_dicomweb_has_its_own_rate_a_series_is_not_cut_by_the_apis(demo: Any, settings: Any, tmp_path: Path) -> None:
+    """Before: DICOMweb shared the API's 600/min, and a viewer loading a 300-slice series and a prior got 429s."""
+    from apps.api.services import api_key_create
+
+    settings.PDS_DICOM_STORAGE_ROOT = tmp_path
+    settings.PDS_API_THROTTLE_RATE = "3/min"
+    settings.PDS_DICOMWEB_THROTTLE_RATE = "8/min"
+    site = demo.establishments["vierzon"]
+    _, raw = api_key_create(name="pacs", establishment_id=site.pk, scope="read")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    study, rows, _ = _jpeg_study(tmp_path, site, slices=1)
+    url = (f"/dicomweb/studies/{study.study_uid}/series/{rows[0].series.series_uid}/instances/"
+           f"{rows[0].sop_instance_uid}/frames/1")
+    assert [client.get(url).status_code for _ in range(8)] == [200] * 8  # past the API's 3
+    assert client.get(url).status_code == 429  # DICOMweb's own limit

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from apps.accounts.authorization import object_refused
 from apps.api import dicomweb as dw
 from apps.api.selectors import studies_visible_to
+from apps.api.throttles import DicomWebRateThrottle
 from apps.api.views.base import ApiView, audit_list
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, NotFoundError
@@ -37,7 +38,7 @@ class DicomWebView(APIView):
     # As ApiView, without its query-string contract: QIDO-RS keys are checked by apps.api.dicomweb.matching.
     authentication_classes = ApiView.authentication_classes
     permission_classes = ApiView.permission_classes
-    throttle_classes = ApiView.throttle_classes
+    throttle_classes = [DicomWebRateThrottle]
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         # DICOMweb media types (multipart/related, application/dicom+json, image/png) are answered by the views
