@@ -110,6 +110,7 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     # One case.
     "worklist:case": {READ: CASE_READERS},
     "worklist:case_live": {READ: CASE_READERS},
+    "worklist:case_priors": {READ: CASE_READERS},
     "worklist:report_pdf": {READ: CASE_READERS},
     "worklist:viewer": {READ: IMAGE_READERS},
     "worklist:slice": {READ: IMAGE_READERS},

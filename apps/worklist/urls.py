@@ -1,6 +1,7 @@
 from django.urls import path
 
 from apps.worklist import ohif, viewer, views
+from apps.worklist.priors import views as priors
 
 app_name = "worklist"
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("request/new/", views.request_new, name="request_new"),
     path("c/<uuid:public_id>/", views.case_detail, name="case"),
     path("c/<uuid:public_id>/live", views.case_live, name="case_live"),
+    path("c/<uuid:public_id>/priors", priors.case_priors, name="case_priors"),
     path("c/<uuid:public_id>/report.pdf", views.case_report_pdf, name="report_pdf"),
     path("c/<uuid:public_id>/viewer/", viewer.viewer, name="viewer"),
     path("c/<uuid:public_id>/ohif/", ohif.case_ohif, name="ohif"),

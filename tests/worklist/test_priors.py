@@ -187,10 +187,17 @@ def test_case_page_lists_priors_and_retrieves_on_demand(demo: Any, pacs: FakePac
     assert 'id="priors"' in page and "CT head 2025" in page and "MR brain 2024" in page
     assert PRIOR_MR in page and OTHER not in page
     mr = PriorStudy.objects.get(case=case, study_uid=PRIOR_MR)
+    # The section is polled: unchanged, nothing; once a state changes, its new HTML.
+    version = client.get(f"/worklist/c/{case.public_id}/").context["priors"].version
+    polled = client.get(f"/worklist/c/{case.public_id}/priors", {"v": version}).json()
+    assert polled == {"changed": False, "version": version}
     with capture(execute=True):
         r = client.post(f"/worklist/c/{case.public_id}/do/prior_retrieve", {"prior": mr.pk})
     assert r.status_code == 302
     assert PriorStudy.objects.get(pk=mr.pk).state == PriorState.REQUESTED
+    polled = client.get(f"/worklist/c/{case.public_id}/priors", {"v": version}).json()
+    assert polled["changed"] and f'data-study-uid="{PRIOR_MR}" data-state="requested"' in polled["html"]
+    assert login("urgentiste.blois").get(f"/worklist/c/{case.public_id}/priors").status_code == 404
     assert AuditEntry.objects.filter(action="retrieve", object_id=str(case.pk), actor_username="radiologue",
                                      details__study_uid=PRIOR_MR).exists()
     # Another establishment's physician: 404, audited; the establishment's admin: 403, audited.

@@ -14,6 +14,7 @@ from apps.worklist.priors.rules import (
     PARIS,
     PriorAnswer,
     QueryKeys,
+    ins_of,
     is_patients,
     is_relevant,
     priors_of,
@@ -89,3 +90,10 @@ def test_priors_of_leaves_out_tonights_study_by_accession_number():
                PriorAnswer("1.2", patient_id="IPP1", accession_number="ACC-OLD")]
     assert [a.study_uid for a in priors_of(answers, keys, exclude_uids=[], exclude_accession="ACC-TONIGHT")] == ["1.2"]
     assert len(priors_of(answers, keys, exclude_uids=[], exclude_accession="")) == 2
+
+
+def test_ins_of_a_study_is_its_other_patient_id_of_the_ins_issuer():
+    assert ins_of([{"id": "X1", "issuer": "CHV"}, {"id": INS, "issuer": INS_ISSUER, "type": "TEXT"}]) == INS
+    assert ins_of([{"id": INS, "issuer": "1.2.250.1.213.1.4.10"}]) == INS  # NIA branch, same root
+    assert ins_of([{"id": INS, "issuer": "INS-NIR"}]) == ""  # not the OID: not taken for an INS
+    assert ins_of([]) == ""

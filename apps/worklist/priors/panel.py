@@ -56,12 +56,14 @@ class PriorsPanel:
     error: str
     may_retrieve: bool
     in_progress: bool = False  # a query or a retrieval under way: the page offers to refresh
+    version: str = ""  # changes with any state: the page's poll re-renders the section (``views.case_priors``)
 
 
-def priors_panel(*, case_id: int, user: Any) -> PriorsPanel | None:
-    """None when the site has no PACS to query and none was ever queried (the section is not shown)."""
+def priors_panel(*, case_id: int, user: Any, ask: bool = True) -> PriorsPanel | None:
+    """None when the site has no PACS to query and none was ever queried (the section is not shown). ``ask``:
+    a case with its study never queried is queried now (the case page; not its polls)."""
     query = selectors.prior_query_of(case_id)
-    if query is None and services.priors_query_request(case_id=case_id):  # a case with a study never queried
+    if query is None and ask and services.priors_query_request(case_id=case_id):
         query = selectors.prior_query_of(case_id)
     if query is None:
         return None
@@ -69,6 +71,7 @@ def priors_panel(*, case_id: int, user: Any) -> PriorsPanel | None:
     rows = [PriorRow(prior=p, state=state_text(p), error=error_text(p.error),
                      can_retrieve=may and p.state in (PriorState.AVAILABLE, PriorState.FAILED))
             for p in selectors.priors_of_case(case_id)]
-    return PriorsPanel(query=query, rows=rows, error=error_text(query.error), may_retrieve=may,
+    version = "|".join([query.state, str(query.attempts), *(f"{r.prior.pk}:{r.prior.state}" for r in rows)])
+    return PriorsPanel(query=query, rows=rows, error=error_text(query.error), may_retrieve=may, version=version,
                        in_progress=query.state in (PriorQueryState.PENDING, PriorQueryState.RUNNING) or any(
                            r.prior.state in (PriorState.REQUESTED, PriorState.RETRIEVING) for r in rows))

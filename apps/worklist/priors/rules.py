@@ -57,6 +57,13 @@ def query_keys(*, ins: str, local_patient_id: str, issuer: str, pacs_has_ins: bo
     return None
 
 
+def ins_of(other_ids: Iterable[dict[str, str]]) -> str:
+    """The INS a study carries in its Other Patient IDs (as stored: ``{"id", "issuer", "type"}``), or ''. For a
+    case without a request (origin DICOM) it is the only INS we have."""
+    return next((str(o.get("id", "")) for o in other_ids
+                 if str(o.get("issuer", "")).startswith(INS_ISSUER_ROOT) and o.get("id")), "")
+
+
 def is_patients(answer: PriorAnswer, keys: QueryKeys) -> bool:
     """The answer is the patient's by the key the query used."""
     if keys.by == BY_INS:

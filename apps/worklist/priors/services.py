@@ -135,12 +135,13 @@ def priors_query_run(*, case_id: int) -> str:
         PriorQuery.objects.filter(case_id=case_id).update(state=PriorQueryState.NOT_CONFIGURED, finished_at=now)
         return "not configured"
     current = list(Study.objects.filter(case_id=case_id).order_by("pk")
-                   .values("study_uid", "patient_id", "patient_id_issuer", "body_part"))
+                   .values("study_uid", "patient_id", "patient_id_issuer", "body_part", "other_patient_ids"))
     local_id = case.local_patient_id or next((s["patient_id"] for s in current if s["patient_id"]), "")
     issuer = next((s["patient_id_issuer"] for s in current if s["patient_id"] == local_id and s["patient_id_issuer"]),
                   "")
     body_part = next((s["body_part"] for s in current if s["body_part"]), "")
-    keys = rules.query_keys(ins=case.patient_ins, local_patient_id=local_id, issuer=issuer,
+    ins = case.patient_ins or next((i for s in current if (i := rules.ins_of(s["other_patient_ids"] or []))), "")
+    keys = rules.query_keys(ins=ins, local_patient_id=local_id, issuer=issuer,
                             pacs_has_ins=node.qr_ins_in_other_ids)
     if keys is None:
         _fail_query(case, node, "no_identifier")
