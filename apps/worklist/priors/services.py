@@ -77,18 +77,18 @@ def _audit(action: str, case: Case, **details: Any) -> None:
 # --- the query ---------------------------------------------------------------------------------------------
 
 
-def priors_query_request(*, case_id: int) -> bool:
+def priors_query_request(*, case_id: int, site_id: int | None = None) -> bool:
     """Ask for the case's priors to be queried, once per case, if its site has a PACS to query. True if asked now.
 
     Only once the case has its own study: before, tonight's study may already be on the site PACS and would be
     taken for a prior (listed, retrieved, and then kept from its case)."""
-    site_id = Case.objects.filter(pk=case_id).values_list("site_id", flat=True).first()
-    if site_id is None or PriorQuery.objects.filter(case_id=case_id).exists():
+    if site_id is None:
+        site_id = Case.objects.filter(pk=case_id).values_list("site_id", flat=True).first()
+    # The node first: most sites have none, and this runs at every study's completion (one query then).
+    node = qr_node_for(site_id) if site_id is not None else None
+    if node is None or PriorQuery.objects.filter(case_id=case_id).exists():
         return False
     if not Study.objects.filter(case_id=case_id).exists():
-        return False
-    node = qr_node_for(site_id)
-    if node is None:
         return False
     try:
         with transaction.atomic():

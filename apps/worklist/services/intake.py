@@ -196,7 +196,7 @@ def case_attach_study(*, study_id: int) -> Case | None:
         if arrival.deviation:
             case_acquired_before_validation_record(case=case, reading_held=arrival.reading_held)
     Study.objects.filter(pk=study.pk).update(case=case)
-    priors_query_request(case_id=case.pk)  # the site PACS is asked for the patient's earlier studies
+    priors_query_request(case_id=case.pk, site_id=case.site_id)  # the site PACS: the patient's earlier studies
     return case
 
 
