@@ -20,6 +20,7 @@ from apps.core.errors import ApplicationError as ValidationFailed  # 400, a prob
 
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
+NATIVE_LE = ("1.2.840.10008.1.2", EXPLICIT_LE)  # Implicit and Explicit VR Little Endian
 CHUNK = 256 * 1024
 
 # QIDO-RS matching keys: DICOM keyword or tag -> (keyword, level, model lookup). Levels: study, series, instance.
@@ -303,6 +304,15 @@ def frames_of(path: Any, numbers: list[int], *, as_stored: bool = False) -> tupl
     if as_stored and syntax in FRAME_MEDIA_TYPES and "PixelData" in ds:
         return (f"{FRAME_MEDIA_TYPES[syntax]}; transfer-syntax={syntax}",
                 [get_frame(ds.PixelData, n - 1, number_of_frames=count) for n in numbers])
+    bits = int(ds.get("BitsAllocated", 0))
+    if syntax in NATIVE_LE and bits in (8, 16, 32) and "PixelData" in ds:
+        # Already the bytes asked for: each frame sliced from the pixel data, no decoding (a third of the CPU of
+        # a frame request, which a viewer makes once per slice).
+        size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * bits // 8
+        data = ds.PixelData
+        if len(data) >= size * count:
+            return (f"application/octet-stream; transfer-syntax={EXPLICIT_LE}",
+                    [bytes(data[(n - 1) * size:n * size]) for n in numbers])
     out = []
     for n in numbers:
         pixels = frame_pixels(ds, n - 1)

@@ -108,3 +108,26 @@ def test_dicomweb_has_its_own_rate_a_series_is_not_cut_by_the_apis(demo: Any, se
            f"{rows[0].sop_instance_uid}/frames/1")
     assert [client.get(url).status_code for _ in range(8)] == [200] * 8  # past the API's 3
     assert client.get(url).status_code == 429  # DICOMweb's own limit
+
+
+@pytest.mark.django_db
+def test_native_frames_are_sliced_from_the_pixel_data(demo: Any, settings: Any, tmp_path: Path) -> None:
+    """A multi-frame uncompressed instance: each requested frame is its own bytes of the pixel data, in order."""
+    from apps.api.services import api_key_create
+
+    settings.PDS_DICOM_STORAGE_ROOT = tmp_path
+    site = demo.establishments["vierzon"]
+    _, raw = api_key_create(name="pacs", establishment_id=site.pk, scope="read")
+    study, rows, _ = _jpeg_study(tmp_path, site, slices=1)
+    frames = np.stack([np.full((8, 6), 1000 + 7 * i, dtype=np.uint16) for i in range(3)])
+    ds = make_instance(study_uid=study.study_uid, series_uid=rows[0].series.series_uid,
+                       sop_uid=rows[0].sop_instance_uid, rows=8, cols=6)
+    ds.NumberOfFrames = 3
+    ds.PixelData = frames.tobytes()
+    ds.save_as(tmp_path / rows[0].path, enforce_file_format=True)
+    url = (f"/dicomweb/studies/{study.study_uid}/series/{rows[0].series.series_uid}/instances/"
+           f"{rows[0].sop_instance_uid}/frames/3,1")
+    r = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").get(url, HTTP_ACCEPT='multipart/related; '
+                                                       'type="application/octet-stream"; transfer-syntax=*')
+    assert [data for _, data in _parts(r)] == [frames[2].tobytes(), frames[0].tobytes()]
+    assert Client(HTTP_AUTHORIZATION=f"Bearer {raw}").get(url.replace("3,1", "4")).status_code == 404
