@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import ssl
 import threading
 import time
@@ -174,6 +175,8 @@ class Gateway:
         try:
             status = self._record(sender, meta, rel, file_bytes, sha, now, written)
             self._hold_touch(assoc, meta.series_uid)  # the first image of a study: its id is known now
+            if assoc is not None and spool is not None:  # the sender's next image is spooled near this one
+                assoc.dimse.spool_near = f"{os.fspath(self.root)}/{meta.study_uid}/{meta.series_uid}"
             return status
         except FileExistsError:
             return self._existing_file(sender, meta, rel, file_bytes, sha, now)

@@ -223,6 +223,7 @@ def c_store_rsp_command(*, message_id: int, sop_class_uid: str, sop_instance_uid
 
 class GatewayDIMSE(DIMSEServiceProvider):
     spool: tuple[Path, Executor] | None = None  # storage root, flushing threads
+    spool_near: str | None = None  # the directory of the association's last stored image (storage.SpooledDataSet)
     fast_responses = 0  # C-STORE responses encoded directly; counted per association
 
     def receive_primitive(self, primitive: Any) -> None:
@@ -230,7 +231,7 @@ class GatewayDIMSE(DIMSEServiceProvider):
         disk as they arrive (anything else stays in memory, as in pynetdicom)."""
         if self.message is None and self.spool is not None:
             self.message = DIMSEMessage()
-            self.message.data_set = SpooledDataSet(self.spool[0], self._spool_header, self.spool[1])
+            self.message.data_set = SpooledDataSet(self.spool[0], self._spool_header, self.spool[1], self.spool_near)
         data_set = self.message.data_set if self.message is not None else None
         if isinstance(data_set, SpooledDataSet):
             # The flush starts right after the last fragment is written, before pynetdicom builds the request.

@@ -186,10 +186,12 @@ class SpooledDataSet(io.BytesIO):
     flush stops the spooling of this image (``usable()`` is False) and the handler writes from memory as
     before, where the error is reported."""
 
-    def __init__(self, root: Path, header_for: Callable[[], bytes | None], flusher: Executor) -> None:
+    def __init__(self, root: Path, header_for: Callable[[], bytes | None], flusher: Executor,
+                 near: str | None = None) -> None:
         super().__init__()
         self.header: bytes | None = None
         self._root = root
+        self._near = near  # where the unnamed file is created if possible: see _open
         self._header_for: Callable[[], bytes | None] | None = header_for
         self._flusher = flusher
         self._fd: int | None = None
@@ -229,10 +231,23 @@ class SpooledDataSet(io.BytesIO):
     def _open(self, header: bytes | None) -> None:
         if header is None or not O_TMPFILE:
             return
-        try:
-            self._fd = os.open(f"{os.fspath(self._root)}/{INCOMING}", O_TMPFILE | os.O_WRONLY, 0o640)
-        except OSError:
+        # The unnamed file is created in the directory of the sender's previous image when there is one (most
+        # likely this image's own): the file system allocates its inode near that directory, as it would for a
+        # file created there. Every image created in the one ``.incoming`` directory made that directory's
+        # inode group the hot spot of the whole disk: on a file system without a journal, each creation there
+        # scanned the group's recently freed inodes (up to 0.2 ms of CPU per image, measured here).
+        fd = -1
+        for directory in (self._near, f"{os.fspath(self._root)}/{INCOMING}"):
+            if directory is None:
+                continue
+            try:
+                fd = os.open(directory, O_TMPFILE | os.O_WRONLY, 0o640)
+                break
+            except OSError:  # gone (an empty study removed) or no O_TMPFILE there: the next one
+                continue
+        if fd < 0:
             return
+        self._fd = fd
         self._close_finally = weakref.finalize(self, _close_quietly, self._fd)
         self.header = header
         try:
