@@ -175,8 +175,9 @@ class Gateway:
         try:
             status = self._record(sender, meta, rel, file_bytes, sha, now, written)
             self._hold_touch(assoc, meta.series_uid)  # the first image of a study: its id is known now
-            if assoc is not None and spool is not None:  # the sender's next image is spooled near this one
-                assoc.dimse.spool_near = f"{os.fspath(self.root)}/{meta.study_uid}/{meta.series_uid}"
+            dimse = getattr(assoc, "dimse", None)
+            if spool is not None and dimse is not None:  # the sender's next image is spooled near this one
+                dimse.spool_near = f"{os.fspath(self.root)}/{meta.study_uid}/{meta.series_uid}"
             return status
         except FileExistsError:
             return self._existing_file(sender, meta, rel, file_bytes, sha, now)

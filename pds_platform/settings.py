@@ -319,6 +319,9 @@ PDS_PRIORS_ARRIVAL_MINUTES = env.int("PDS_PRIORS_ARRIVAL_MINUTES", default=30)
 # Niceness of the processes that receive images (0-19): when the machine is short of CPU, routing decisions, alerts
 # and pages go first and images wait (a sender waits for its response; nothing is refused for it).
 PDS_DICOM_NICE = env.int("PDS_DICOM_NICE", default=19)
+# An image's row is committed while its file is flushed (both before the image is acknowledged); a row older than
+# this whose file is not on the disk was left by a gateway process killed between the two, and is removed.
+PDS_DICOM_UNSTORED_GRACE_SECONDS = env.float("PDS_DICOM_UNSTORED_GRACE_SECONDS", default=10.0)
 
 # --- Routing and notification ----------------------------------------------
 PDS_SMS_BACKEND = env.str("PDS_SMS_BACKEND", default="apps.routing.notifiers.ConsoleSmsBackend")

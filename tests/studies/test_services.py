@@ -233,26 +233,22 @@ def test_outside_a_transaction_each_image_commits_alone_and_a_failure_leaves_not
     assert sorted(Instance.objects.filter(study_id=ref.study_id).values_list("path", flat=True)) == ["a", "c"]
 
 
-def test_the_row_is_committed_only_after_the_file_is_durable_and_never_if_it_fails(live_demo):
-    """The gateway's path (no surrounding transaction): the statement runs while ``durable`` waits, but
-    another connection sees the row only after ``durable`` returned; if it raises, nothing is recorded."""
-    from django.db import DEFAULT_DB_ALIAS, connections
-
+def test_the_row_commits_while_the_file_flushes_and_is_removed_if_the_disk_fails(live_demo):
+    """The gateway's path (no surrounding transaction): the statement and its COMMIT are sent before ``durable``
+    waits for the file (the two flushes overlap); the call returns only after both. If ``durable`` raises, the
+    row is removed again with its counts: nothing is recorded, and the disk's error is raised."""
     site = live_demo.establishments["vierzon"].pk
     study_uid, series_uid = generate_uid(), generate_uid()
     first = meta_of(study_uid=study_uid, series_uid=series_uid, number=1)
     now = timezone.now()
     ref = services.study_series_ensure(site_id=site, calling_ae="VIERZON_CT", meta=first, now=now)
-    other = connections.create_connection(DEFAULT_DB_ALIAS)  # a second connection, autocommit, either database
-    seen_during: list[int] = []
+    waited: list[bool] = []
 
     def durable():
-        with other.cursor() as cur:
-            cur.execute("SELECT count(*) FROM studies_instance WHERE sop_instance_uid = %s", [first.sop_instance_uid])
-            seen_during.append(cur.fetchone()[0])
+        waited.append(True)
 
     services.instance_record(ref=ref, meta=first, rel_path="a", size=1, sha256="a", now=now, durable=durable)
-    assert seen_during == [0]
+    assert waited == [True]
     assert Instance.objects.filter(sop_instance_uid=first.sop_instance_uid).count() == 1
 
     second = meta_of(study_uid=study_uid, series_uid=series_uid, number=2)
@@ -264,10 +260,70 @@ def test_the_row_is_committed_only_after_the_file_is_durable_and_never_if_it_fai
         services.instance_record(ref=ref, meta=second, rel_path="b", size=1, sha256="b", now=now, durable=disk_failed)
     assert not Instance.objects.filter(sop_instance_uid=second.sop_instance_uid).exists()
     assert Study.objects.get(pk=ref.study_id).num_instances == 1
+    assert Series.objects.get(pk=ref.series_id).num_instances == 1
     with pytest.raises(IntegrityError):  # a duplicate fails after the wait, and the connection stays usable
         services.instance_record(ref=ref, meta=first, rel_path="c", size=1, sha256="c", now=now, durable=durable)
     assert Series.objects.get(pk=ref.series_id).num_instances == 1
-    other.close()
+
+    def exists_already():
+        raise FileExistsError("a")
+
+    # A resend of the stored image: the statement fails (same UID) and the file's name exists; the disk's error
+    # is the one raised (the gateway resolves it) and the stored row is untouched.
+    with pytest.raises(FileExistsError):
+        services.instance_record(ref=ref, meta=first, rel_path="a", size=1, sha256="a", now=now,
+                                 durable=exists_already)
+    assert Instance.objects.filter(sop_instance_uid=first.sop_instance_uid, path="a").count() == 1
+    assert Study.objects.get(pk=ref.study_id).num_instances == 1
+
+
+def test_the_sweep_removes_rows_whose_file_never_reached_the_disk(live_demo):
+    """A process killed between an image's commit and its file's flush left a row without a file (the image was
+    never acknowledged): the gateway's sweep removes it with its counts, audited and reported; rows with their
+    file, and rows too recent to judge, stay; the sweep goes on from where it stopped."""
+    from apps.audit.models import AuditEntry
+
+    site = live_demo.establishments["vierzon"].pk
+    study_uid, series_uid = generate_uid(), generate_uid()
+    now = timezone.now()
+    old = now - dt.timedelta(seconds=60)
+    metas = [meta_of(study_uid=study_uid, series_uid=series_uid, number=n) for n in (1, 2, 3)]
+    ref = services.study_series_ensure(site_id=site, calling_ae="VIERZON_CT", meta=metas[0], now=old)
+    start = services.instances_sweep_start()
+    for meta, when, path in zip(metas, (old, old, now), ("on-disk", "lost", "in-flight"), strict=True):
+        services.instance_record(ref=ref, meta=meta, rel_path=path, size=1, sha256=path, now=when)
+    on_disk = {"on-disk"}
+    removed, last = services.instances_unstored_remove(exists=on_disk.__contains__, after_id=start, now=now,
+                                                       grace_seconds=10)
+    assert removed == [metas[1].sop_instance_uid]
+    assert sorted(Instance.objects.filter(study_id=ref.study_id).values_list("path", flat=True)) == [
+        "in-flight", "on-disk"]
+    assert Study.objects.get(pk=ref.study_id).num_instances == 2
+    assert Series.objects.get(pk=ref.series_id).num_instances == 2
+    assert TechnicalIncident.objects.filter(study_id=ref.study_id, details__path="lost").exists()
+    assert AuditEntry.objects.filter(details__event="unstored_image_removed",
+                                     details__sop_instance_uid=metas[1].sop_instance_uid).exists()
+    # The recent row stopped the walk: the next sweep, once it is old enough, judges it (its file is there now).
+    assert last < Instance.objects.get(path="in-flight").pk
+    on_disk.add("in-flight")
+    removed, last2 = services.instances_unstored_remove(exists=on_disk.__contains__, after_id=last,
+                                                        now=now + dt.timedelta(seconds=60), grace_seconds=10)
+    assert removed == [] and last2 == Instance.objects.get(path="in-flight").pk
+
+    # A resend links the missing file between the sweep's look and its lock on the row: the row stays (the resend's
+    # acknowledgement relies on it).
+    fourth = meta_of(study_uid=study_uid, series_uid=series_uid, number=4)
+    services.instance_record(ref=ref, meta=fourth, rel_path="resent", size=1, sha256="r", now=old)
+    looks: list[str] = []
+
+    def linked_meanwhile(path: str) -> bool:
+        looks.append(path)
+        return path != "resent" or looks.count("resent") > 1
+
+    removed, _ = services.instances_unstored_remove(exists=linked_meanwhile, after_id=last2, now=now,
+                                                    grace_seconds=10)
+    assert removed == [] and looks.count("resent") == 2
+    assert Instance.objects.filter(path="resent").exists()
 
 
 def test_a_study_is_routed_only_once_routing_took_its_case_in_hand(demo, broker, django_capture_on_commit_callbacks):

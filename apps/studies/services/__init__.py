@@ -1,7 +1,9 @@
 """Writes on received studies. Called by the DICOM gateway (association threads) and by the reconciler.
 
 Invariants:
-- an Instance row is created only after its file is durably on disk (the gateway writes first);
+- an image is acknowledged only once its file and its Instance row are both durable (the gateway commits the row
+  while the file flushes; if the disk fails the row is removed again, and a row left without its file by a
+  killed process is removed by the gateway's sweep, ``instances_unstored_remove``);
 - a SOP Instance UID has one row; a conflicting copy is recorded in QuarantinedInstance;
 - a study is complete after PDS_DICOM_QUIET_SECONDS without a new image, once no open association
   holds it (``lease_until``: written with each image, renewed while the association stays open and
@@ -28,7 +30,13 @@ series, quarantine), cleanup (study and series rows a refused first image left e
 public name is importable from here.
 """
 
-from apps.studies.services.cleanup import studies_empty_discard, study_series_discard_empty
+from apps.studies.services.cleanup import (
+    instance_unrecord,
+    instances_sweep_start,
+    instances_unstored_remove,
+    studies_empty_discard,
+    study_series_discard_empty,
+)
 from apps.studies.services.completion import (
     ASSOCIATION_LEASE_SECONDS,
     NOTHING_TO_SEND,
@@ -72,5 +80,6 @@ __all__ = [
     "instance_quarantine", "instance_record", "reconciler_watch", "sender_check", "sender_decide",
     "storage_full_record", "studies_lease_release", "studies_lease_renew", "studies_reconcile",
     "studies_routed_mark", "study_complete", "study_datetime_plausible", "study_routing_send",
-    "study_series_ensure", "studies_empty_discard", "study_series_discard_empty",
+    "study_series_ensure", "studies_empty_discard", "study_series_discard_empty", "instance_unrecord",
+    "instances_sweep_start", "instances_unstored_remove",
 ]

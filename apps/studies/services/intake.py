@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F
 
 from apps.audit.services import audit_record
 from apps.studies.events import study_incident, study_late_images
 from apps.studies.models import Instance, QuarantinedInstance, Series, Study, StudyStatus
+from apps.studies.services.cleanup import instance_unrecord
 
 # StudyDate/StudyTime outside these bounds is a modality's wrong clock or a placeholder (00010101, 99991231):
 # the image is kept, its study gets no date. A study before 1900 does not exist; one more than a day ahead
@@ -165,15 +168,20 @@ def _instance_insert_receiving_pg(conn: Any, *, ref: SeriesRef, meta: Any, rel_p
     receiving: the caller takes the late-image path. A duplicate UID raises IntegrityError; so does a
     series row that is gone (the deferred foreign key fails the commit, or the check below).
 
-    With ``durable`` (outside any transaction): BEGIN and the statement are sent in pipeline mode and
-    run while ``durable`` waits for the disk, then COMMIT (or ROLLBACK if it raised). The statement
-    runs on server-side-binding cursors of the underlying psycopg connection, prepared once per
-    connection (Django's client-side binding re-quoted the parameters of every image, 0.4 ms of CPU
-    here); errors are still Django's."""
+    With ``durable`` (outside any transaction, the gateway): BEGIN, the statement and COMMIT are sent at once in
+    pipeline mode, so that the server's commit (its WAL flush) and ``durable``'s wait for the file's flush happen
+    at the same time; the caller acknowledges the image only once both are done. If ``durable`` raises, the row
+    it may have committed is removed again (``instance_unrecord``) and the error is raised: nothing is
+    recorded. If the process dies between the two, the row is left without its file: the gateway's sweep
+    (``instances_unstored_remove``) removes it before the study can complete. The statement runs on
+    server-side-binding cursors of the underlying psycopg connection, prepared once per connection (Django's
+    client-side binding re-quoted the parameters of every image, 0.4 ms of CPU here); errors are still
+    Django's."""
     params = [now, lease_until, ref.study_id, StudyStatus.RECEIVING.value, ref.series_id, meta.sop_instance_uid,
               meta.sop_class_uid, meta.transfer_syntax_uid, meta.instance_number, rel_path, size, sha256, now]
     conn.ensure_connection()
     raw = conn.connection
+    failed: BaseException | None = None
     with conn.wrap_database_errors:
         if durable is None:
             with psycopg.Cursor(raw) as cur:
@@ -181,16 +189,27 @@ def _instance_insert_receiving_pg(conn: Any, *, ref: SeriesRef, meta: Any, rel_p
                 row = cur.fetchone()
         else:
             stmt = psycopg.Cursor(raw)
+            statement_error: psycopg.Error | None = None
             try:
-                with raw.pipeline():
-                    psycopg.Cursor(raw).execute("BEGIN")
-                    stmt.execute(_RECEIVING_INSERT, params, prepare=True)
-                    try:
-                        durable()
-                    except BaseException:
-                        psycopg.Cursor(raw).execute("ROLLBACK")
-                        raise
-                    psycopg.Cursor(raw).execute("COMMIT")
+                try:
+                    with raw.pipeline():
+                        try:
+                            psycopg.Cursor(raw).execute("BEGIN")
+                            stmt.execute(_RECEIVING_INSERT, params, prepare=True)
+                            psycopg.Cursor(raw).execute("COMMIT")  # sent, not waited for: committing meanwhile
+                        except psycopg.Error as exc:  # already answered (a duplicate): the file is still awaited
+                            statement_error = exc
+                        committing = time.monotonic()
+                        try:
+                            durable()
+                        except BaseException as exc:
+                            failed = exc
+                except psycopg.Error as exc:
+                    statement_error = statement_error or exc
+                if failed is not None and statement_error is not None:
+                    raise failed  # nothing was committed; the disk's error is the one to report
+                if statement_error is not None:
+                    raise statement_error
                 row = stmt.fetchone()
             finally:
                 stmt.close()
@@ -198,6 +217,17 @@ def _instance_insert_receiving_pg(conn: Any, *, ref: SeriesRef, meta: Any, rel_p
                     raw.execute("ROLLBACK")  # the statement failed: the pipeline skipped the COMMIT
     assert row is not None
     inserted, series_counted = row
+    if durable is not None:
+        if failed is not None:
+            if inserted:
+                instance_unrecord(study_id=ref.study_id, series_id=ref.series_id, sop_instance_uid=meta.sop_instance_uid,
+                                  rel_path=rel_path)
+            raise failed
+        if inserted and time.monotonic() - committing > settings.PDS_DICOM_UNSTORED_GRACE_SECONDS / 2:
+            # The disk took so long that the sweep may have taken the row for one whose file never came: the
+            # image is acknowledged only if its row is still there (else the sender is asked to send it again).
+            if not Instance.objects.filter(sop_instance_uid=meta.sop_instance_uid, path=rel_path).exists():
+                raise DatabaseError(f"{meta.sop_instance_uid}: row removed while its file was being flushed")
     if inserted and not series_counted:  # only reachable inside a transaction (deferred FK not yet checked)
         raise IntegrityError(f"series {ref.series_id} does not exist")
     return bool(inserted)
