@@ -45,10 +45,10 @@ USES: tuple[tuple[type, str, str], ...] = (
 )
 # Attributes set by the constructors and read or replaced by the reactor.
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "assoc": ("dul", "dimse", "acse", "_kill", "_reactor_checkpoint", "_is_paused", "_accepted_cx",
+    "assoc": ("dul", "dimse", "acse", "_kill", "_reactor_checkpoint", "_is_paused", "_accepted_cx", "_dul_ready",
               "is_established", "is_released", "is_aborted"),
     "dul": ("socket", "event_queue", "_recv_pdu", "to_provider_queue", "state_machine", "_run_loop_delay", "assoc",
-            "artim_timer"),
+            "artim_timer", "_idle_timer", "_kill_thread", "_target"),
     "dimse": ("message", "msg_queue", "maximum_pdu_size", "dul", "assoc"),
 }
 

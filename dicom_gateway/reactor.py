@@ -45,8 +45,10 @@ from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dimse_messages import DIMSEMessage
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import AssociationSocket, RequestHandler
+from pynetdicom.utils import make_target
 
 from dicom_gateway.hooks import pynetdicom_hooks_check
 from dicom_gateway.storage import SpooledDataSet, part10_header, uid_bytes
@@ -141,6 +143,48 @@ class GatewayDUL(DULServiceProvider):
     def kill_dul(self) -> None:
         super().kill_dul()
         self._wake()
+
+    def run_reactor(self) -> None:
+        """pynetdicom's DUL loop (``DULServiceProvider.run_reactor``, same steps in the same order), whose nap
+        after a loop that found nothing is ``_wait_for_work`` itself: the stock loop called
+        ``time.sleep(self._run_loop_delay)``, a ``sleep(0)`` after the wait here, which is a system call and a
+        hand-over of the interpreter lock each time (about six per image)."""
+        self._idle_timer.start()
+        idle = False
+        while True:
+            if not self.assoc._dul_ready.is_set():
+                self.assoc._dul_ready.set()
+                idle = True
+            if idle:
+                self._wait_for_work(IDLE_WAIT)
+            if self._kill_thread:
+                break
+            if self.artim_timer.expired:
+                self.event_queue.put("Evt18")
+            try:
+                if self._process_recv_primitive():
+                    pass
+                elif self._is_transport_event():
+                    self._idle_timer.restart()
+            except Exception as exc:
+                log.error("Exception in DUL.run(), aborting association")
+                log.exception(exc)
+                abort_pdu = A_ABORT_RQ()
+                abort_pdu.source = 0x02
+                abort_pdu.reason_diagnostic = 0x00
+                cast(AssociationSocket, self.socket).send(abort_pdu.encode())
+                self.assoc.is_aborted = True
+                self.assoc.is_established = False
+                self.assoc._kill = True
+                self._kill_thread = True
+                return
+            try:
+                event = self.event_queue.get(block=False)
+            except queue.Empty:
+                idle = True
+                continue
+            self.state_machine.do_action(event)
+            idle = False
 
     @property
     def _run_loop_delay(self) -> float:  # type: ignore[override]  # a plain attribute in pynetdicom
@@ -361,6 +405,8 @@ class GatewayRequestHandler(RequestHandler):
         # started yet.
         assoc.__class__ = GatewayAssociation
         assoc.dul.__class__ = GatewayDUL
+        # The DUL thread's target was bound to the stock loop by the constructor: this class's loop instead.
+        assoc.dul._target = make_target(assoc.dul.run_reactor)  # type: ignore[attr-defined]  # threading.Thread
         cast(GatewayDUL, assoc.dul).wake_pipe_open()
         assoc.dimse.__class__ = GatewayDIMSE
         cast(GatewayDIMSE, assoc.dimse).spool = getattr(self.server, "spool", None)
