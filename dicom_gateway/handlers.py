@@ -123,7 +123,7 @@ class Gateway:
         if spool is not None and not (spool.usable() and spool.header == header):
             spool.discard()
             spool = None
-        file_bytes = header + data_set.getvalue()
+        file_bytes = spool.file_bytes() if spool is not None else header + data_set.getvalue()
         # A spooled image is already on the disk (its unnamed file): the free space has counted it, and
         # subtracting it again refused images with room to spare.
         needed = 0 if spool is not None else len(file_bytes)
