@@ -11,7 +11,6 @@ import ssl
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from dicom_gateway.reactor import GatewayRequestHandler
 class SharedSocketServer(ThreadedAssociationServer):
     """pynetdicom's threaded server on a listening socket inherited from the parent."""
 
-    spool: tuple[Path, ThreadPoolExecutor] | None = None  # root and flushing threads (reactor.GatewayDIMSE)
+    spool: Path | None = None  # the storage root (reactor.GatewayDIMSE spools images under it)
 
     def __init__(self, ae: AE, listen_sock: socket.socket, ae_title: str, contexts: list[Any],
                  ssl_context: ssl.SSLContext | None, evt_handlers: list[Any]) -> None:
@@ -134,7 +133,7 @@ def child_main(config: GatewayConfig, listen_fds: list[tuple[int, bool]], parent
         sock.setblocking(False)
         srv = SharedSocketServer(ae, sock, config.aet, ae.supported_contexts,
                                  tls_context(config) if is_tls else None, handlers)
-        srv.spool = (config.storage_root, gateway.flushers)
+        srv.spool = config.storage_root
         ae._servers.append(srv)
         servers.append(srv)
         threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True,

@@ -10,7 +10,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import DatabaseError, DataError, IntegrityError, connection
 from django.utils import timezone
@@ -45,6 +45,14 @@ class Sender:
 
 
 
+class Pending(Protocol):
+    """A durable write under way: a Future of the helper thread's write, or a spooled image's ``SpoolLink``."""
+
+    def result(self) -> None: ...
+
+    def cancel(self) -> bool: ...
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
@@ -55,8 +63,6 @@ class Gateway:
         self._lease_lock = threading.Lock()
         self._held: dict[Any, dict[int, float]] = {}  # open association -> study id -> last image (monotonic)
         self._pool = ThreadPoolExecutor(max_workers=config.max_associations + 2, thread_name_prefix="disk")
-        # Flushing spooled images (reactor.GatewayDIMSE): at most one per association at a time.
-        self.flushers = ThreadPoolExecutor(max_workers=config.max_associations + 2, thread_name_prefix="flush")
 
     # Association requested: known senders only.
     def on_requested(self, event: Any) -> None:
@@ -134,14 +140,15 @@ class Gateway:
                 return STATUS_SUCCESS
             self._storage_full(sender)
             return STATUS_OUT_OF_RESOURCES
-        # The durable write (the slowest step) runs in another thread while this one parses, hashes and looks
-        # up the series. Usually the bytes are already in an unnamed file, written as they arrived and being
-        # flushed since the last fragment (storage.SpooledDataSet): the flushing thread names the file once it
-        # is flushed and this thread has parsed the name. Otherwise (spooling unavailable) a helper thread
-        # writes and flushes a temporary file meanwhile; hashing first then: it releases the GIL, so both
-        # threads run at once while the writer needs it most (between its syscalls); the parse holds it.
+        # Usually the bytes are already in an unnamed file, written as they arrived and being written back since
+        # the last fragment (storage.SpooledDataSet): once the statement and its COMMIT are sent, this thread
+        # flushes and names it (``SpoolLink``) while PostgreSQL commits. Otherwise (spooling unavailable) a helper
+        # thread writes and flushes a temporary file while this one parses, hashes and looks up the series;
+        # hashing first then: it releases the GIL, so both threads run at once while the writer needs it most
+        # (between its syscalls); the parse holds it.
         name: Future[str] = Future()
         sha: str | None = None
+        written: Pending
         if spool is None:
             written = self._pool.submit(self._write, file_bytes, _safe_tag(sop_uid), name)
             sha = storage.sha256_of(file_bytes)
@@ -214,7 +221,7 @@ class Gateway:
     # --- helpers ---
 
     def _record(self, sender: Sender, meta: InstanceMeta, rel: str, file_bytes: bytes, sha: str, now: Any,
-                written: Future[None]) -> int:
+                written: Pending) -> int:
         """Record the row once the file is durably under ``rel`` (FileExistsError: the name exists, see
         _existing_file). Resolves a duplicate that won the race."""
         from apps.studies.selectors import stored_instance_for
@@ -429,8 +436,10 @@ def _safe_tag(uid: str) -> str:
     return "".join(c for c in uid[:64] if c.isdigit() or c == ".") or "x"
 
 
-def _settled(written: Future[None]) -> bool:
-    """Wait for a write to finish; True if it created the final file."""
+def _settled(written: Pending) -> bool:
+    """Wait for a write to finish (or cancel it if not started); True if it created the final file."""
+    if written.cancel():
+        return False
     try:
         written.result()
         return True

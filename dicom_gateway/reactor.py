@@ -16,8 +16,8 @@ stores nothing, 300 CT slices from storescu: 1.0 s with the stock classes, 0.31-
   is queued for sending, so the C-STORE response leaves at once, and an idle association wakes
   only every ``IDLE_WAIT``.
 - ``GatewayDIMSE`` also gives each C-STORE request a ``storage.SpooledDataSet``: its fragments are
-  written to disk as they arrive, while the sender sends the next one, and the flush starts as soon
-  as the last one is written, before pynetdicom has even built the request.
+  written to disk as they arrive, while the sender sends the next one, and the write-back starts as
+  soon as the last one is written, before pynetdicom has even built the request.
 - ``GatewayDUL`` also hands a P-DATA-TF PDU received in the data transfer state straight to DIMSE,
   its values as views of the received buffer: what pynetdicom's state machine does for it (Sta6 +
   Evt10, action DT-2), without the four copies of the data, the PDU objects and the two queues,
@@ -35,7 +35,6 @@ import socket
 import ssl
 import struct
 import weakref
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, cast
 
@@ -266,7 +265,7 @@ def c_store_rsp_command(*, message_id: int, sop_class_uid: str, sop_instance_uid
 
 
 class GatewayDIMSE(DIMSEServiceProvider):
-    spool: tuple[Path, Executor] | None = None  # storage root, flushing threads
+    spool: Path | None = None  # the storage root
     spool_near: str | None = None  # the directory of the association's last stored image (storage.SpooledDataSet)
     fast_responses = 0  # C-STORE responses encoded directly; counted per association
 
@@ -275,10 +274,10 @@ class GatewayDIMSE(DIMSEServiceProvider):
         disk as they arrive (anything else stays in memory, as in pynetdicom)."""
         if self.message is None and self.spool is not None:
             self.message = DIMSEMessage()
-            self.message.data_set = SpooledDataSet(self.spool[0], self._spool_header, self.spool[1], self.spool_near)
+            self.message.data_set = SpooledDataSet(self.spool, self._spool_header, self.spool_near)
         data_set = self.message.data_set if self.message is not None else None
         if isinstance(data_set, SpooledDataSet):
-            # The flush starts right after the last fragment is written, before pynetdicom builds the request.
+            # The write-back starts right after the last fragment is written, before pynetdicom builds the request.
             data = [value[0] for _, value in primitive.presentation_data_value_list if not value[0] & 1]
             if data and data[-1] & 2:
                 data_set.finish_after(len(data))

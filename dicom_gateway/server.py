@@ -8,14 +8,14 @@ pynetdicom on the shared socket; an idle child wins the race for ``accept()`` be
 one waits a moment before accepting.
 
 Per image: while it arrives, its bytes go to an unnamed file (reactor.GatewayDIMSE,
-storage.SpooledDataSet), whose flush starts once the last fragment is written. Then
+storage.SpooledDataSet), whose write-back starts once the last fragment is written. Then
 ``Gateway.on_store``: parse the header from the received bytes (no decode/re-encode; after the
 first image of a series, a walk over the element headers (elements.walk), with pydicom judging
-anything not plain), check free space, give the file its final name once flushed (link, fsync dir;
-without spooling: temp, fsync, link, fsync dir, in a helper thread overlapping the parse), record the
-Instance row (on PostgreSQL one statement sent during the flush, committed once the file is
-durable), and only then answer 0x0000. Any failure answers a failure status and leaves no file
-that a row does not acknowledge.
+anything not plain), check free space, send the Instance row and its COMMIT (on PostgreSQL, pipelined),
+then flush the file and give it its final name (fdatasync, link, fsync dir; without spooling: temp, fsync,
+link, fsync dir, in a helper thread overlapping the parse) while PostgreSQL commits, and only once both are
+durable answer 0x0000. Any failure answers a failure status and leaves no file that a row does not
+acknowledge, and no row without its file (removed again, or by the sweep after a crash).
 
 Where the code lives: ``config`` (GatewayConfig, the accepted SOP classes and transfer syntaxes, the TLS
 context), ``handlers`` (class Gateway, in the association threads), ``child`` (child_main and its acceptor

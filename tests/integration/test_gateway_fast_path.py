@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +50,10 @@ def test_a_real_association_takes_the_fast_path(tmp_path: Path, monkeypatch: pyt
 
     ae = AE(ae_title="FAST")
     ae.add_supported_context(CT, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
-    flushers = ThreadPoolExecutor(max_workers=2)
     server = ThreadedAssociationServer(ae, ("127.0.0.1", 0), "FAST", ae.supported_contexts,
                                        evt_handlers=[(evt.EVT_C_STORE, on_store)],
                                        request_handler=GatewayRequestHandler)
-    server.spool = (root, flushers)  # type: ignore[attr-defined]  # read by GatewayRequestHandler
+    server.spool = root  # type: ignore[attr-defined]  # read by GatewayRequestHandler
     ae._servers.append(server)  # as AE.start_server does (shutdown removes it)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -67,7 +65,6 @@ def test_a_real_association_takes_the_fast_path(tmp_path: Path, monkeypatch: pyt
         assert out.returncode == 0, out.stdout + out.stderr
     finally:
         server.shutdown()  # closes the socket
-        flushers.shutdown()
     assert len(seen) == 3
     assert all(s["classes"] == (GatewayAssociation, GatewayDUL, GatewayDIMSE) for s in seen)
     assert all(s["spooled"] and s["usable"] for s in seen)

@@ -65,7 +65,6 @@ def gateway(tmp_path):
                            max_pdu=0, workers=1)
     gw = Gateway(config)
     yield gw
-    gw.flushers.shutdown(wait=True)
     gw._pool.shutdown(wait=True)
 
 
@@ -88,7 +87,7 @@ def c_store(gw: Gateway, assoc: Association, ds, *, spooled: bool = True) -> int
     if spooled:  # as reactor.GatewayDIMSE does: written to an unnamed file as it arrives, flushing once complete
         header = storage.part10_header(sop_class_uid=ds.SOPClassUID, sop_instance_uid=ds.SOPInstanceUID,
                                        transfer_syntax_uid=ExplicitVRLittleEndian)
-        data_set = storage.SpooledDataSet(gw.root, lambda: header, gw.flushers)
+        data_set = storage.SpooledDataSet(gw.root, lambda: header)
         data_set.write(data)
         data_set.finish()
         assert data_set.usable()

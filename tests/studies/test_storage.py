@@ -60,15 +60,6 @@ def test_header_is_byte_identical_to_pydicoms_encoding(uid):
 ROOT_FILES = "1.2/1.2.3/1.2.3.4.dcm"
 
 
-@pytest.fixture
-def flusher():
-    from concurrent.futures import ThreadPoolExecutor
-
-    ex = ThreadPoolExecutor(max_workers=2)
-    yield ex
-    ex.shutdown(wait=True)
-
-
 def _incoming_descriptors(root) -> list[str]:
     """This process's open descriptors on files of ``root/.incoming`` (unnamed files show as '#inode (deleted)')."""
     found = []
@@ -82,72 +73,86 @@ def _incoming_descriptors(root) -> list[str]:
     return found
 
 
-def _spool(root, flusher, header=b"HEADER"):
+def _spool(root, header=b"HEADER", near=None):
     storage.incoming_sweep(root)
-    return storage.SpooledDataSet(root, lambda: header, flusher)
+    return storage.SpooledDataSet(root, lambda: header, near)
 
 
-@pytest.mark.parametrize("named_first", [True, False])
-def test_spooled_fragments_become_the_file_once_flushed_and_named(tmp_path, flusher, named_first):
-    spool = _spool(tmp_path, flusher)
+@pytest.mark.parametrize("near", [False, True])
+def test_spooled_fragments_become_the_file_once_flushed_and_named(tmp_path, near):
+    """The fragments are written as they arrive; the last one starts the write-back; the handler's wait flushes
+    the file and names it. With ``near`` (the directory of the sender's previous image) the unnamed file is
+    created there, else in .incoming; either way it ends under its own name."""
+    (tmp_path / "1.2" / "1.2.9").mkdir(parents=True)
+    spool = _spool(tmp_path, near=str(tmp_path / "1.2" / "1.2.9") if near else None)
     spool.finish_after(3)  # as the DIMSE layer says when the last fragment's PDU arrives
     spool.write(b"frag1-")
     spool.write(memoryview(b"xxfrag2-")[2:])  # fragments arrive as views of the received PDU
-    assert not spool.usable()  # not complete: no flush yet
+    assert not spool.usable()  # not complete yet
     spool.write(b"frag3")
-    assert spool.usable()  # the last fragment started the flush
-    assert spool.getvalue() == b"frag1-frag2-frag3"  # what pynetdicom and the parser read
-    if not named_first:
-        spool._flush.result()  # the flush ends before the handler has the name: the link is done then
-    spool.publish(ROOT_FILES).result(timeout=10)
+    assert spool.usable()  # the last fragment finished it
+    assert spool.getvalue() == b"frag1-frag2-frag3"  # what the parser reads
+    assert spool.file_bytes() == b"HEADERfrag1-frag2-frag3"
+    link = spool.publish(ROOT_FILES)
+    assert not (tmp_path / ROOT_FILES).exists()  # named only when the handler waits for it
+    link.result()
     assert (tmp_path / ROOT_FILES).read_bytes() == b"HEADERfrag1-frag2-frag3"
+    assert not link.cancel()  # done: nothing to cancel
     assert list((tmp_path / storage.INCOMING).iterdir()) == []
-    flusher.shutdown(wait=True)
-    assert _incoming_descriptors(tmp_path) == []
+    assert _incoming_descriptors(tmp_path) == [] and not os.listdir(tmp_path / "1.2" / "1.2.9")
 
 
-def test_a_spooled_file_never_replaces_a_stored_one(tmp_path, flusher):
+def test_a_link_cancelled_before_its_wait_leaves_nothing(tmp_path):
+    spool = _spool(tmp_path)
+    spool.write(b"data")
+    spool.finish()
+    link = spool.publish(ROOT_FILES)
+    assert link.cancel()  # the image is refused after all
+    with pytest.raises(OSError):
+        link.result()
+    assert not (tmp_path / ROOT_FILES).exists() and _incoming_descriptors(tmp_path) == []
+
+
+def test_a_spooled_file_never_replaces_a_stored_one(tmp_path):
     (tmp_path / ROOT_FILES).parent.mkdir(parents=True)
     (tmp_path / ROOT_FILES).write_bytes(b"stored")
-    spool = _spool(tmp_path, flusher)
+    spool = _spool(tmp_path)
     spool.write(b"other content")
     spool.finish()
     with pytest.raises(FileExistsError):
-        spool.publish(ROOT_FILES).result(timeout=10)
+        spool.publish(ROOT_FILES).result()
     assert (tmp_path / ROOT_FILES).read_bytes() == b"stored"
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["1.2.3.4.dcm"]
-    flusher.shutdown(wait=True)
     assert _incoming_descriptors(tmp_path) == []
 
 
 @pytest.mark.parametrize("finished", [True, False])  # refused once complete, or cut short by an abort
-def test_a_discarded_spool_leaves_nothing(tmp_path, flusher, finished):
-    spool = _spool(tmp_path, flusher)
+def test_a_discarded_spool_leaves_nothing(tmp_path, finished):
+    spool = _spool(tmp_path)
     spool.write(b"partial image")
     assert len(_incoming_descriptors(tmp_path)) == 1
     if finished:
         spool.finish()
     spool.discard()
-    flusher.shutdown(wait=True)
     assert _incoming_descriptors(tmp_path) == []
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
-def test_no_spooling_for_other_messages_or_without_room_for_it(tmp_path, flusher):
-    not_a_store = _spool(tmp_path, flusher, header=None)
+def test_no_spooling_for_other_messages_or_without_room_for_it(tmp_path):
+    not_a_store = _spool(tmp_path, header=None)
     not_a_store.write(b"identifier")
     not_a_store.finish()
     assert not not_a_store.usable() and not_a_store.getvalue() == b"identifier"
 
-    unavailable = storage.SpooledDataSet(tmp_path / "missing", lambda: b"HEADER", flusher)  # cannot open: no dir
+    unavailable = storage.SpooledDataSet(tmp_path / "missing", lambda: b"HEADER")  # cannot open: no dir
     unavailable.write(b"data")
     unavailable.finish()
     assert not unavailable.usable() and unavailable.getvalue() == b"data"  # the handler writes from memory
     assert _incoming_descriptors(tmp_path) == []
 
 
-def test_a_failed_flush_fails_the_publication(tmp_path, flusher, monkeypatch):
-    spool = _spool(tmp_path, flusher)
+def test_a_failed_flush_fails_the_publication(tmp_path, monkeypatch):
+    spool = _spool(tmp_path)
     spool.write(b"data")
 
     def broken(fd):
@@ -156,9 +161,8 @@ def test_a_failed_flush_fails_the_publication(tmp_path, flusher, monkeypatch):
     monkeypatch.setattr(storage.os, "fdatasync", broken)
     spool.finish()
     with pytest.raises(OSError):
-        spool.publish(ROOT_FILES).result(timeout=10)
+        spool.publish(ROOT_FILES).result()
     assert not (tmp_path / ROOT_FILES).exists()
     monkeypatch.undo()
     spool.discard()
-    flusher.shutdown(wait=True)
     assert _incoming_descriptors(tmp_path) == []
