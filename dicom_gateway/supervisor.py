@@ -51,7 +51,7 @@ def _reconcile_loop(stop: threading.Event) -> None:
             db_reset()
 
 
-def _unstored_sweep(root: Path, after_id: int, *, batches: int = 40) -> int:
+def _unstored_sweep(root: Path, after_id: int, *, in_flight: int, batches: int = 40) -> int:
     """Remove the rows whose image file never reached the disk (apps.studies.services.instances_unstored_remove)
     among the rows after ``after_id``; returns where the next sweep starts."""
     from django.utils import timezone
@@ -64,7 +64,8 @@ def _unstored_sweep(root: Path, after_id: int, *, batches: int = 40) -> int:
         with acting_as(channel="gateway"):
             removed, last = instances_unstored_remove(exists=lambda rel: os.path.exists(prefix + rel),
                                                       after_id=after_id, now=timezone.now(),
-                                                      grace_seconds=settings.PDS_DICOM_UNSTORED_GRACE_SECONDS)
+                                                      grace_seconds=settings.PDS_DICOM_UNSTORED_GRACE_SECONDS,
+                                                      max_removals=in_flight)
         if removed:
             log.error("removed %s image rows whose files never reached the disk: %s", len(removed), removed[:20])
         if last == after_id:
@@ -73,7 +74,7 @@ def _unstored_sweep(root: Path, after_id: int, *, batches: int = 40) -> int:
     return after_id
 
 
-def _sweep_loop(stop: threading.Event, root: Path) -> None:
+def _sweep_loop(stop: threading.Event, root: Path, in_flight: int) -> None:
     """Each image's row is committed while its file is flushed (the image is acknowledged once both are done):
     a process killed between the two leaves a row without a file. This loop finds them, from the last rows
     before this start (whatever the time since) and then as rows age past the grace period, before the quiet
@@ -88,7 +89,7 @@ def _sweep_loop(stop: threading.Event, root: Path) -> None:
             close_old_connections()
             if after_id is None:
                 after_id = instances_sweep_start()
-            after_id = _unstored_sweep(root, after_id)
+            after_id = _unstored_sweep(root, after_id, in_flight=in_flight)
         except Exception:  # database down: again next time
             log.warning("unstored image sweep failed", exc_info=True)
             db_reset()
@@ -121,7 +122,10 @@ def serve(config: GatewayConfig, *, reconcile: bool = True, out: Any = sys.stdou
     hb_stop = start_heartbeat_thread("gateway", {"aet": config.aet, "port": config.port,
                                                  "tls_port": config.tls_port if config.tls_enabled else None,
                                                  "workers": config.workers})
-    threading.Thread(target=_sweep_loop, args=(stopping, config.storage_root), daemon=True, name="sweeper").start()
+    # At most one image per association can be between its row's commit and its file's flush.
+    in_flight = config.workers * config.max_associations
+    threading.Thread(target=_sweep_loop, args=(stopping, config.storage_root, in_flight), daemon=True,
+                     name="sweeper").start()
     if reconcile:
         threading.Thread(target=_reconcile_loop, args=(stopping,), daemon=True, name="reconciler").start()
     tls_text = f", TLS port {config.tls_port}" if config.tls_enabled else ""

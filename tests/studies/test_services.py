@@ -294,7 +294,7 @@ def test_the_sweep_removes_rows_whose_file_never_reached_the_disk(live_demo):
         services.instance_record(ref=ref, meta=meta, rel_path=path, size=1, sha256=path, now=when)
     on_disk = {"on-disk"}
     removed, last = services.instances_unstored_remove(exists=on_disk.__contains__, after_id=start, now=now,
-                                                       grace_seconds=10)
+                                                       grace_seconds=10, max_removals=5)
     assert removed == [metas[1].sop_instance_uid]
     assert sorted(Instance.objects.filter(study_id=ref.study_id).values_list("path", flat=True)) == [
         "in-flight", "on-disk"]
@@ -307,7 +307,8 @@ def test_the_sweep_removes_rows_whose_file_never_reached_the_disk(live_demo):
     assert last < Instance.objects.get(path="in-flight").pk
     on_disk.add("in-flight")
     removed, last2 = services.instances_unstored_remove(exists=on_disk.__contains__, after_id=last,
-                                                        now=now + dt.timedelta(seconds=60), grace_seconds=10)
+                                                        now=now + dt.timedelta(seconds=60), grace_seconds=10,
+                                                        max_removals=5)
     assert removed == [] and last2 == Instance.objects.get(path="in-flight").pk
 
     # A resend links the missing file between the sweep's look and its lock on the row: the row stays (the resend's
@@ -321,7 +322,7 @@ def test_the_sweep_removes_rows_whose_file_never_reached_the_disk(live_demo):
         return path != "resent" or looks.count("resent") > 1
 
     removed, _ = services.instances_unstored_remove(exists=linked_meanwhile, after_id=last2, now=now,
-                                                    grace_seconds=10)
+                                                    grace_seconds=10, max_removals=5)
     assert removed == [] and looks.count("resent") == 2
     assert Instance.objects.filter(path="resent").exists()
 
@@ -407,3 +408,22 @@ def test_studies_marked_routed_before_the_change_go_back_to_awaiting_assignment(
     assert Study.objects.get(pk=studies["offered"].pk).status == StudyStatus.ROUTED
     migration.routed_when_sent(django_apps, None)
     assert Study.objects.get(pk=studies["waiting"].pk).status == StudyStatus.ROUTED
+
+
+def test_the_sweep_removes_nothing_when_the_storage_root_is_not_the_right_one(live_demo):
+    """More rows without a file than images can be in flight is a volume not mounted or a wrong storage root, not
+    a crash: nothing is removed, a critical incident says so, and the walk goes on."""
+    site = live_demo.establishments["vierzon"].pk
+    study_uid, series_uid = generate_uid(), generate_uid()
+    old = timezone.now() - dt.timedelta(seconds=60)
+    metas = [meta_of(study_uid=study_uid, series_uid=series_uid, number=n) for n in range(1, 5)]
+    ref = services.study_series_ensure(site_id=site, calling_ae="VIERZON_CT", meta=metas[0], now=old)
+    start = services.instances_sweep_start()
+    for i, meta in enumerate(metas):
+        services.instance_record(ref=ref, meta=meta, rel_path=f"p{i}", size=1, sha256=f"s{i}", now=old)
+    removed, last = services.instances_unstored_remove(exists=lambda path: False, after_id=start, now=timezone.now(),
+                                                       grace_seconds=10, max_removals=3)
+    assert removed == [] and Instance.objects.filter(study_id=ref.study_id).count() == 4
+    assert last == Instance.objects.filter(study_id=ref.study_id).order_by("-pk").first().pk
+    incident = TechnicalIncident.objects.filter(severity="critical", summary__contains="storage root").get()
+    assert incident.details["paths"][:2] == ["p0", "p1"]

@@ -73,24 +73,38 @@ def instance_unrecord(*, study_id: int, series_id: int, sop_instance_uid: str, r
 
 
 def instances_unstored_remove(*, exists: Callable[[str], bool], after_id: int, now: dt.datetime,
-                              grace_seconds: float, batch: int = 5000) -> tuple[list[str], int]:
+                              grace_seconds: float, max_removals: int, batch: int = 5000) -> tuple[list[str], int]:
     """Rows of images whose file is not on the disk, among the rows after ``after_id`` received more than
     ``grace_seconds`` ago: the gateway commits an image's row while its file is flushed, so a process that died
     between the two left a row without a file (never acknowledged: the sender sends the image again). Such rows
     are removed with their counts, audited and reported; ``exists`` says whether a stored path is on the disk.
-    Returns the removed SOP Instance UIDs and the last id checked (the next call starts after it; a row too
-    recent to judge stops the walk there)."""
+    At most one image per association can be caught so: more than ``max_removals`` rows without a file in one
+    sweep is not a crash but a storage root that is not the one the rows were written to (a volume not mounted,
+    a wrong PDS_DICOM_STORAGE_ROOT): nothing is removed, a critical incident says so. Returns the removed SOP
+    Instance UIDs and the last id checked (the next call starts after it; a row too recent to judge stops the
+    walk there)."""
     cutoff = now - dt.timedelta(seconds=grace_seconds)
     rows = list(Instance.objects.filter(pk__gt=after_id).order_by("pk")
                 .values_list("pk", "received_at", "path", "sop_instance_uid", "series_id", "study_id")[:batch])
-    removed: list[str] = []
+    missing = []
     last = after_id
-    for pk, received_at, path, sop_uid, series_id, study_id in rows:
-        if received_at > cutoff:
+    for row in rows:
+        if row[1] > cutoff:
             break
-        last = pk
-        if exists(path):
-            continue
+        last = row[0]
+        if not exists(row[2]):
+            missing.append(row)
+    if len(missing) > max_removals:
+        log.error("%s image rows without their file: storage root not the one they were written to? Nothing removed",
+                  len(missing))
+        study_incident(kind="other", severity="critical",
+                       summary=f"{len(missing)} recent images recorded in the database are not under the storage "
+                               "root: nothing was removed; check that the image volume is mounted and "
+                               "PDS_DICOM_STORAGE_ROOT",
+                       details={"paths": [r[2] for r in missing[:20]]})
+        return [], last
+    removed: list[str] = []
+    for _pk, _received_at, path, sop_uid, series_id, study_id in missing:
         if not instance_unrecord(study_id=study_id, series_id=series_id, sop_instance_uid=sop_uid, rel_path=path,
                                  still_missing=functools.partial(_missing, exists, path)):
             continue
@@ -111,8 +125,8 @@ def _missing(exists: Callable[[str], bool], path: str) -> bool:
     return not exists(path)
 
 
-def instances_sweep_start(*, window: int = 200_000) -> int:
-    """Where the sweep starts after a restart: the last ``window`` rows (far more than any process had in flight
-    when it stopped, whatever the time since)."""
+def instances_sweep_start(*, window: int = 1000) -> int:
+    """Where the sweep starts after a restart: the last ``window`` rows, far more than the images in flight when
+    the gateway stopped (one per association), whatever the time since."""
     last = Instance.objects.order_by("-pk").values_list("pk", flat=True).first()
     return max(0, (last or 0) - window)

@@ -12,11 +12,13 @@ import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F
+from psycopg import pq
 
 from apps.audit.services import audit_record
 from apps.studies.events import study_incident, study_late_images
 from apps.studies.models import Instance, QuarantinedInstance, Series, Study, StudyStatus
 from apps.studies.services.cleanup import instance_unrecord
+from apps.studies.services.pgcommit import commit_while, dollar_placeholders
 
 # StudyDate/StudyTime outside these bounds is a modality's wrong clock or a placeholder (00010101, 99991231):
 # the image is kept, its study gets no date. A study before 1900 does not exist; one more than a day ahead
@@ -157,6 +159,7 @@ _RECEIVING_INSERT = f"""
         WHERE id IN (SELECT series_id FROM ins) RETURNING id)
     SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ser)
 """
+_RECEIVING_INSERT_PQ = dollar_placeholders(_RECEIVING_INSERT)
 
 
 def _instance_insert_receiving_pg(conn: Any, *, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha256: str,
@@ -168,9 +171,9 @@ def _instance_insert_receiving_pg(conn: Any, *, ref: SeriesRef, meta: Any, rel_p
     receiving: the caller takes the late-image path. A duplicate UID raises IntegrityError; so does a
     series row that is gone (the deferred foreign key fails the commit, or the check below).
 
-    With ``durable`` (outside any transaction, the gateway): BEGIN, the statement and COMMIT are sent at once in
-    pipeline mode, so that the server's commit (its WAL flush) and ``durable``'s wait for the file's flush happen
-    at the same time; the caller acknowledges the image only once both are done. If ``durable`` raises, the row
+    With ``durable`` (outside any transaction, the gateway): the statement is sent in autocommit and ``durable``
+    waits for the file's flush while the server executes and commits it (``pgcommit.commit_while``): the two
+    flushes happen at the same time; the caller acknowledges the image only once both are done. If ``durable`` raises, the row
     it may have committed is removed again (``instance_unrecord``) and the error is raised: nothing is
     recorded. If the process dies between the two, the row is left without its file: the gateway's sweep
     (``instances_unstored_remove``) removes it before the study can complete. The statement runs on
@@ -188,33 +191,15 @@ def _instance_insert_receiving_pg(conn: Any, *, ref: SeriesRef, meta: Any, rel_p
                 cur.execute(_RECEIVING_INSERT, params, prepare=True)
                 row = cur.fetchone()
         else:
-            stmt = psycopg.Cursor(raw)
-            statement_error: psycopg.Error | None = None
-            try:
-                try:
-                    with raw.pipeline():
-                        try:
-                            psycopg.Cursor(raw).execute("BEGIN")
-                            stmt.execute(_RECEIVING_INSERT, params, prepare=True)
-                            psycopg.Cursor(raw).execute("COMMIT")  # sent, not waited for: committing meanwhile
-                        except psycopg.Error as exc:  # already answered (a duplicate): the file is still awaited
-                            statement_error = exc
-                        committing = time.monotonic()
-                        try:
-                            durable()
-                        except BaseException as exc:
-                            failed = exc
-                except psycopg.Error as exc:
-                    statement_error = statement_error or exc
-                if failed is not None and statement_error is not None:
+            if raw.info.transaction_status != pq.TransactionStatus.IDLE or not raw.autocommit:
+                raise AssertionError("the gateway's statement runs outside any transaction")
+            done = commit_while(raw, "pds_instance_receiving", _RECEIVING_INSERT_PQ, params, durable, time.monotonic)
+            failed, committing = done.wait_error, done.sent_at
+            if done.statement_error is not None:
+                if failed is not None:
                     raise failed  # nothing was committed; the disk's error is the one to report
-                if statement_error is not None:
-                    raise statement_error
-                row = stmt.fetchone()
-            finally:
-                stmt.close()
-                if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    raw.execute("ROLLBACK")  # the statement failed: the pipeline skipped the COMMIT
+                raise done.statement_error
+            row = (int(done.row[0] or 0), int(done.row[1] or 0)) if done.row is not None else None
     assert row is not None
     inserted, series_counted = row
     if durable is not None:
