@@ -16,11 +16,12 @@ from django.db import DatabaseError, DataError, IntegrityError, connection
 from django.utils import timezone
 
 from apps.core.context import ActorContext, set_actor
-from apps.studies.services import ASSOCIATION_LEASE_SECONDS, study_series_discard_empty
+from apps.studies.services import ASSOCIATION_LEASE_SECONDS, StudyOfAnotherSite, study_series_discard_empty
 from dicom_gateway import storage
 from dicom_gateway.checks import STATUS_VALUE_OUT_OF_RANGE, Refusal, image_check
 from dicom_gateway.config import GatewayConfig
 from dicom_gateway.metadata import (
+    STATUS_NOT_AUTHORIZED,
     STATUS_OUT_OF_RESOURCES,
     STATUS_SUCCESS,
     InstanceMeta,
@@ -188,6 +189,10 @@ class Gateway:
             return status
         except FileExistsError:
             return self._existing_file(sender, meta, rel, file_bytes, sha, now)
+        except StudyOfAnotherSite as exc:  # a site adds images to its own studies only (STOW-RS refuses them too)
+            if _settled(written):
+                self._unlink_unacknowledged(rel)
+            return self._refuse(sender, sop_uid, STATUS_NOT_AUTHORIZED, str(exc))
         except OSError:
             log.exception("disk write failed for %s", meta.sop_instance_uid)
             return STATUS_OUT_OF_RESOURCES

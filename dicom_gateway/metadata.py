@@ -38,6 +38,7 @@ STATUS_SOP_CLASS_MISMATCH = 0xA900
 STATUS_CANNOT_PARSE = 0xC210
 STATUS_MISSING_ATTRIBUTE = 0xC211
 STATUS_TRUNCATED = 0xC212
+STATUS_NOT_AUTHORIZED = 0x0124  # "Refused: Not authorized" (PS3.7 C.5.6): an image of another site's study
 
 # A UID is digits and dots, at most 64 characters (PS3.5 9.1). Checked strictly: UIDs name files on disk.
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")

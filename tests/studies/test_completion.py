@@ -19,6 +19,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from apps.studies import services
 from apps.studies.models import Instance, Study, StudyStatus
+from apps.traceability.models import IncidentKind, TechnicalIncident
 from dicom_gateway import storage
 from dicom_gateway.metadata import STATUS_OUT_OF_RESOURCES, STATUS_SUCCESS
 from dicom_gateway.server import Gateway, GatewayConfig, Sender
@@ -281,3 +282,21 @@ def test_a_study_another_reconciler_holds_is_skipped_not_waited_for(live_demo):
     held.refresh_from_db()
     assert held.status == StudyStatus.RECEIVING  # the next pass completes it
     assert services.studies_reconcile(now=now).completed == (held.pk,)
+
+
+@pytest.mark.parametrize("spooled", [True, False])
+def test_an_image_of_a_study_another_site_sent_is_refused(gateway, association, demo, spooled):
+    """A site adds images to its own studies only (as STOW-RS): an image whose study another establishment sent is
+    refused 0x0124 with the reason, nothing is written, the refusal is recorded."""
+    study_uid = generate_uid()
+    bourges = Association(Sender(calling_ae="BOURGES_CT", address="127.0.0.1",
+                                 site_id=demo.establishments["bourges"].pk))
+    assert c_store(gateway, bourges, make_instance(study_uid=study_uid, series_uid=generate_uid())) == STATUS_SUCCESS
+    intruder = make_instance(study_uid=study_uid, series_uid=generate_uid())
+    status = c_store(gateway, association, intruder, spooled=spooled)
+    assert int(status[0x00000900].value if hasattr(status, "__getitem__") else status) == 0x0124
+    assert not Instance.objects.filter(sop_instance_uid=intruder.SOPInstanceUID).exists()
+    assert Study.objects.get(study_uid=study_uid).num_instances == 1
+    assert [p for p in gateway.root.rglob("*.dcm") if intruder.SOPInstanceUID in p.name] == []
+    assert TechnicalIncident.objects.filter(kind=IncidentKind.FILE_REJECTED,
+                                            summary__contains="another establishment").exists()

@@ -59,6 +59,7 @@ from apps.studies.services.intake import (
     STUDY_DATE_MIN,
     SeriesRef,
     StoredInstance,
+    StudyOfAnotherSite,
     instance_quarantine,
     instance_record,
     study_datetime_plausible,
@@ -76,7 +77,7 @@ from apps.studies.services.senders import (
 __all__ = [
     "ASSOCIATION_LEASE_SECONDS", "NOTHING_TO_SEND", "RECONCILER_GAP_SECONDS", "ROUTING_SEND_FAIL_FAST",
     "ROUTING_SEND_TIMEOUT", "SEND_FAILED", "SENT", "STUDY_DATE_AHEAD", "STUDY_DATE_MIN", "ReconcileResult",
-    "SenderDecision", "SeriesRef", "StoredInstance", "association_refused_record", "file_rejected_record",
+    "SenderDecision", "SeriesRef", "StoredInstance", "StudyOfAnotherSite", "association_refused_record", "file_rejected_record",
     "instance_quarantine", "instance_record", "reconciler_watch", "sender_check", "sender_decide",
     "storage_full_record", "studies_lease_release", "studies_lease_renew", "studies_reconcile",
     "studies_routed_mark", "study_complete", "study_datetime_plausible", "study_routing_send",

@@ -50,11 +50,23 @@ class SeriesRef:
     series_id: int
 
 
+class StudyOfAnotherSite(Exception):
+    """An image of a study another establishment sent: refused (a site adds images to its own studies only)."""
+
+
+def _study_of(study_uid: str, site_id: int) -> int | None:
+    found = Study.objects.filter(study_uid=study_uid).values_list("pk", "site_id").first()
+    if found is not None and found[1] != site_id:
+        raise StudyOfAnotherSite(f"study {study_uid} was sent by another establishment")
+    return found[0] if found is not None else None
+
+
 def study_series_ensure(*, site_id: int, calling_ae: str, meta: Any, now: dt.datetime) -> SeriesRef:
-    """The study and series rows for an instance, created on their first image (race-safe)."""
+    """The study and series rows for an instance, created on their first image (race-safe). Raises
+    StudyOfAnotherSite for an image of a study another establishment sent."""
     from apps.regions.selectors import modality_for_dicom_code
 
-    study_id = Study.objects.filter(study_uid=meta.study_uid).values_list("pk", flat=True).first()
+    study_id = _study_of(meta.study_uid, site_id)
     if study_id is None:
         modality = modality_for_dicom_code(meta.modality)
         ultrasound = meta.modality == "US" or (modality is not None and not modality.teleradiology_eligible)
@@ -77,7 +89,9 @@ def study_series_ensure(*, site_id: int, calling_ae: str, meta: Any, now: dt.dat
                                       "modality": meta.modality, "ultrasound": ultrasound})
                 study_id = study.pk
         except IntegrityError:  # another association created it first
-            study_id = Study.objects.filter(study_uid=meta.study_uid).values_list("pk", flat=True).get()
+            study_id = _study_of(meta.study_uid, site_id)
+            if study_id is None:
+                raise
     series_id = Series.objects.filter(series_uid=meta.series_uid).values_list("pk", flat=True).first()
     if series_id is None:
         try:
