@@ -41,7 +41,7 @@ def test_the_sms_of_an_assignment_reads_in_french() -> None:
               "Acknowledge within 5 min.")
     with translation.override("fr"):
         assert notification_text(stored) == (
-            "PDS : Urgence vitale CT de CH de Vierzon\nDossier n° 12 qui vous est attribué pour lecture "
+            "PDS\u00a0: Urgence vitale CT de CH de Vierzon\nDossier n° 12 qui vous est attribué pour lecture "
             "(CT head). Accusez réception sous 5 min.")
 
 

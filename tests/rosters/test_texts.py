@@ -13,13 +13,13 @@ from apps.rosters.texts import roster_text
 
 @pytest.mark.parametrize(("stored", "french"), [
     ("Only 1.5 h of rest after the garde ending 30/11/2026 08:30: 11 hours are required.",
-     "Seulement 1,5 h de repos après la garde terminée le 30/11/2026 08:30 : 11 heures sont requises."),
+     "Seulement 1,5 h de repos après la garde terminée le 30/11/2026 08:30\u00a0: 11 heures sont requises."),
     ("9 on-calls in 12/2026: the region's limit is 8 per month.",
-     "9 gardes ou astreintes en 12/2026 : la limite de la région est de 8 par mois."),
+     "9 gardes ou astreintes en 12/2026\u00a0: la limite de la région est de 8 par mois."),
     ("unknown line 'Ligne X' in this region", "ligne de garde inconnue 'Ligne X' dans cette région"),
     ("Overlaps another shift (01/12/2026 18:30 – 02/12/2026 08:30). 9 on-calls in 12/2026: the region's limit "
      "is 8 per month.",
-     "Chevauche un autre créneau (01/12/2026 18:30 – 02/12/2026 08:30). 9 gardes ou astreintes en 12/2026 : la "
+     "Chevauche un autre créneau (01/12/2026 18:30 – 02/12/2026 08:30). 9 gardes ou astreintes en 12/2026\u00a0: la "
      "limite de la région est de 8 par mois."),
     ("Free text from somewhere.", "Free text from somewhere."),
 ])

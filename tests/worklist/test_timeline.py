@@ -14,12 +14,12 @@ from apps.worklist.timeline import SENTENCES, event_text, timeline_match
     ("CT CT head without contrast requested (Vital emergency)",
      "Demande CT CT head without contrast (Urgence vitale)"),
     ("Assigned to Dr Anne Martin (Ligne Sud) for reading; acknowledge within 5 min",
-     "Attribué à Dr Anne Martin (Ligne Sud) pour lecture ; accusé de réception attendu sous 5 min"),
-    ("Images complete: 1 series, 40 images", "Examen complet : 1 série(s), 40 image(s)"),
+     "Attribué à Dr Anne Martin (Ligne Sud) pour lecture\u00a0; accusé de réception attendu sous 5 min"),
+    ("Images complete: 1 series, 40 images", "Examen complet\u00a0: 1 série(s), 40 image(s)"),
     ("Report signed by Dr Anne Martin (critical finding)",
      "Compte rendu signé par Dr Anne Martin (résultat critique)"),
     ("Released", "Libéré"),
-    ("Handed off to Dr B: fin de garde", "Transmis à Dr B : fin de garde"),
+    ("Handed off to Dr B: fin de garde", "Transmis à Dr B\u00a0: fin de garde"),
     ("Critical finding call to Dr C (not acknowledged)",
      "Appel pour résultat critique à Dr C (réception non confirmée)"),
 ])
@@ -52,4 +52,4 @@ def test_the_case_page_shows_the_timeline_in_french(demo: Any, login: Any, setti
     case = make_case(demo, assign_to="radiologue", status="awaiting_reading")
     case.events.create(at=case.requested_at, kind="images_complete", message="Images complete: 2 series, 80 images")
     html = login("urgentiste").get(f"/worklist/c/{case.public_id}/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
-    assert "Examen complet : 2 série(s), 80 image(s)" in html and "Images complete:" not in html
+    assert "Examen complet\u00a0: 2 série(s), 80 image(s)" in html and "Images complete:" not in html
