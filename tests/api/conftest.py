@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 _seq = itertools.count(1)
@@ -30,6 +31,14 @@ class ApiWorld:
             else:
                 c.credentials(HTTP_X_API_KEY=raw)
         return c
+
+
+def pacs_client(establishment: Any) -> Client:
+    """The establishment's PACS reading by DICOMweb: a read-only API key of the establishment as a bearer token."""
+    from apps.api.services import api_key_create
+
+    _, raw = api_key_create(name="pacs", establishment_id=establishment.pk, scope="read")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
 def world_create() -> ApiWorld:

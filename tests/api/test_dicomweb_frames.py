@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
-from django.test import Client
 from django.utils import timezone
 from pydicom.uid import generate_uid
 
 from apps.studies.models import Instance, Series, Study
+from tests.api.conftest import pacs_client
 from tests.factories.dicom import JPEG_LOSSLESS_SV1, jpeg_lossless_compress, make_instance
 
 pytestmark = pytest.mark.skipif(shutil.which("dcmcjpeg") is None, reason="dcmtk is installed by make test")
@@ -54,12 +54,9 @@ def _parts(response: Any) -> list[tuple[str, bytes]]:
 
 @pytest.mark.django_db
 def test_compressed_frames_as_stored_or_decoded_and_metadata_cached(demo: Any, settings: Any, tmp_path: Path) -> None:
-    from apps.api.services import api_key_create
-
     settings.PDS_DICOM_STORAGE_ROOT = tmp_path
     site = demo.establishments["vierzon"]
-    _, raw = api_key_create(name="pacs", establishment_id=site.pk, scope="read")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client = pacs_client(site)
     study, rows, pixels = _jpeg_study(tmp_path, site)
     url = f"/dicomweb/studies/{study.study_uid}/series/{rows[0].series.series_uid}/instances/{rows[0].sop_instance_uid}"
     # OHIF's Accept: any syntax. The JPEG Lossless bytes as stored, typed as PS3.18 says, with their syntax.
@@ -95,14 +92,11 @@ def test_compressed_frames_as_stored_or_decoded_and_metadata_cached(demo: Any, s
 @pytest.mark.django_db
 def test_dicomweb_has_its_own_rate_a_series_is_not_cut_by_the_apis(demo: Any, settings: Any, tmp_path: Path) -> None:
     """Before: DICOMweb shared the API's 600/min, and a viewer loading a 300-slice series and a prior got 429s."""
-    from apps.api.services import api_key_create
-
     settings.PDS_DICOM_STORAGE_ROOT = tmp_path
     settings.PDS_API_THROTTLE_RATE = "3/min"
     settings.PDS_DICOMWEB_THROTTLE_RATE = "8/min"
     site = demo.establishments["vierzon"]
-    _, raw = api_key_create(name="pacs", establishment_id=site.pk, scope="read")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client = pacs_client(site)
     study, rows, _ = _jpeg_study(tmp_path, site, slices=1)
     url = (f"/dicomweb/studies/{study.study_uid}/series/{rows[0].series.series_uid}/instances/"
            f"{rows[0].sop_instance_uid}/frames/1")
@@ -113,11 +107,9 @@ def test_dicomweb_has_its_own_rate_a_series_is_not_cut_by_the_apis(demo: Any, se
 @pytest.mark.django_db
 def test_native_frames_are_sliced_from_the_pixel_data(demo: Any, settings: Any, tmp_path: Path) -> None:
     """A multi-frame uncompressed instance: each requested frame is its own bytes of the pixel data, in order."""
-    from apps.api.services import api_key_create
-
     settings.PDS_DICOM_STORAGE_ROOT = tmp_path
     site = demo.establishments["vierzon"]
-    _, raw = api_key_create(name="pacs", establishment_id=site.pk, scope="read")
+    client = pacs_client(site)
     study, rows, _ = _jpeg_study(tmp_path, site, slices=1)
     frames = np.stack([np.full((8, 6), 1000 + 7 * i, dtype=np.uint16) for i in range(3)])
     ds = make_instance(study_uid=study.study_uid, series_uid=rows[0].series.series_uid,
@@ -127,7 +119,6 @@ def test_native_frames_are_sliced_from_the_pixel_data(demo: Any, settings: Any, 
     ds.save_as(tmp_path / rows[0].path, enforce_file_format=True)
     url = (f"/dicomweb/studies/{study.study_uid}/series/{rows[0].series.series_uid}/instances/"
            f"{rows[0].sop_instance_uid}/frames/3,1")
-    r = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").get(url, HTTP_ACCEPT='multipart/related; '
-                                                       'type="application/octet-stream"; transfer-syntax=*')
+    r = client.get(url, HTTP_ACCEPT='multipart/related; type="application/octet-stream"; transfer-syntax=*')
     assert [data for _, data in _parts(r)] == [frames[2].tobytes(), frames[0].tobytes()]
-    assert Client(HTTP_AUTHORIZATION=f"Bearer {raw}").get(url.replace("3,1", "4")).status_code == 404
+    assert client.get(url.replace("3,1", "4")).status_code == 404

@@ -14,6 +14,7 @@ from django.utils import timezone
 from pydicom.uid import generate_uid
 
 from apps.studies.models import Instance, Series, Study
+from tests.api.conftest import pacs_client
 from tests.factories.dicom import make_instance
 
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
@@ -54,12 +55,9 @@ def _retrieve_peak(client: Client, study: Study) -> tuple[int, int]:
 
 @pytest.mark.django_db
 def test_study_retrieve_memory_does_not_grow_with_the_study(demo: Any, settings: Any, tmp_path: Path) -> None:
-    from apps.api.services import api_key_create
-
     settings.PDS_DICOM_STORAGE_ROOT = tmp_path
     site = demo.establishments["vierzon"]
-    _, raw = api_key_create(name="pacs", establishment_id=site.pk, scope="read")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client = pacs_client(site)
     small, size = _study(tmp_path, site, 50)
     large, _ = _study(tmp_path, site, 1000)
     _retrieve_peak(client, small)  # warm: imports, URL resolver, caches
