@@ -95,7 +95,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, saving an unchanged session at most every PDS_SESSION_TOUCH_SECONDS (apps/accounts/sessions.py).
+    "apps.accounts.sessions.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -206,7 +207,10 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # Sessions expire: professionals on shared workstations (PGSSI-S).
 SESSION_COOKIE_AGE = env.int("PDS_SESSION_AGE_SECONDS", default=8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_SAVE_EVERY_REQUEST = True
+# Idle timeout: saved when changed, and otherwise at most every PDS_SESSION_TOUCH_SECONDS (a viewer makes hundreds of
+# requests a minute: one write each was most of a DICOMweb frame's cost); expiry comes at most that much earlier.
+SESSION_SAVE_EVERY_REQUEST = False
+PDS_SESSION_TOUCH_SECONDS = env.int("PDS_SESSION_TOUCH_SECONDS", default=60)
 
 # Two-factor login: the embedded demo may skip it; production never does.
 PDS_DEMO_SKIP_2FA = env.flag("PDS_DEMO_SKIP_2FA", default=DEBUG) and DEBUG

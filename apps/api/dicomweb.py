@@ -21,7 +21,7 @@ from apps.core.errors import ApplicationError as ValidationFailed  # 400, a prob
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 NATIVE_LE = ("1.2.840.10008.1.2", EXPLICIT_LE)  # Implicit and Explicit VR Little Endian
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024  # a CT slice (~0.5 MB) in one read and one write
 
 # QIDO-RS matching keys: DICOM keyword or tag -> (keyword, level, model lookup). Levels: study, series, instance.
 KEYS: dict[str, tuple[str, str]] = {

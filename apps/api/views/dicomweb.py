@@ -2,10 +2,10 @@
 
 Same authentication as the API (an API key, or a browser session that passed the second factor), the same
 permission matrix and the same case-visibility rule (its decision kept ``VISIBLE_FOR`` seconds per caller and study:
-a series is a few hundred frame requests); a study outside the caller's perimeter is "not found" and the refusal is
-audited. Each study opened (retrieved, its metadata, its frames or a rendered image) is one audit
-entry per caller and study every ``AUDIT_EVERY`` seconds, not one per frame; each search one entry listing the
-studies returned."""
+a series is a few hundred frame requests; the series' file paths as long); a study outside the caller's perimeter
+is "not found" and the refusal is audited. Each study opened (retrieved, its metadata, its frames or a rendered
+image) is one audit entry per caller and study every ``AUDIT_EVERY`` seconds, not one per frame; each search one
+entry listing the studies returned."""
 
 from __future__ import annotations
 
@@ -82,6 +82,22 @@ class DicomWebView(APIView):
         if instance_uid:
             qs = qs.filter(sop_instance_uid=instance_uid)
         return qs
+
+    def instance_path(self, study: Study, series_uid: str, instance_uid: str) -> str:
+        """The stored path of an instance of a visible study. A viewer asks for each slice's frame in turn: the
+        paths of the whole series are read once and kept ``VISIBLE_FOR`` seconds in this process (a row's path
+        never changes; the study's visibility is decided before, on every request)."""
+        if not (dw.UID_RE.match(series_uid) and len(series_uid) <= 64):
+            raise NotFoundError("No such series or instance in this study.")
+        key = f"dicomweb-paths:{study.pk}:{series_uid}"
+        paths = cache.get(key)
+        if paths is None or instance_uid not in paths:  # not read yet, or an image received since
+            paths = dict(Instance.objects.filter(study=study, series__series_uid=series_uid)
+                         .values_list("sop_instance_uid", "path"))
+            cache.set(key, paths, VISIBLE_FOR)
+        if instance_uid not in paths:
+            raise NotFoundError("No such series or instance in this study.")
+        return str(paths[instance_uid])
 
     def instances(self, study: Study, series_uid: str = "", instance_uid: str = "") -> list[Instance]:
         found = list(self.instance_rows(study, series_uid, instance_uid).select_related("study", "series"))
@@ -222,9 +238,9 @@ class Frames(DicomWebView):
                                    f"(application/octet-stream, transfer-syntax={dw.EXPLICIT_LE}).",
                                    code="not_acceptable", status_code=406)
         study = self.study(study_uid)
-        inst = self.instances(study, series_uid, instance_uid)[0]
         try:
-            content, data = dw.frames_of(instance_file(inst.path), numbers, as_stored=syntax == "*")
+            content, data = dw.frames_of(instance_file(self.instance_path(study, series_uid, instance_uid)),
+                                         numbers, as_stored=syntax == "*")
         except IndexError as exc:
             raise NotFoundError(f"No such frame: this instance has {exc}.") from exc
         self.opened(study, "frames")
