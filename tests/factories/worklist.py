@@ -38,3 +38,19 @@ def make_case(demo: Any, *, site: str = "vierzon", physician: str = "urgentiste"
         Case.objects.filter(pk=case.pk).update(**updates)
         case.refresh_from_db()
     return case
+
+
+def make_viewer_series(case: Case) -> None:
+    """A complete study row with one CT series of one instance for the case, enough for the case page and the
+    viewer's markup (the slice's file need not exist)."""
+    from pydicom.uid import generate_uid
+
+    from apps.studies.models import Instance, Series, Study
+
+    study = Study.objects.create(study_uid=generate_uid(), site=case.site, case=case, modality="CT", num_series=1,
+                                 num_instances=1, status="complete")
+    series = Series.objects.create(study=study, series_uid=generate_uid(), number=1, modality="CT",
+                                   description="Axial", num_instances=1)
+    Instance.objects.create(series=series, study=study, sop_instance_uid=generate_uid(),
+                            sop_class_uid="1.2.840.10008.5.1.4.1.1.2", instance_number=1, path="missing/1.dcm",
+                            size=1, sha256="0" * 64, received_at=timezone.now())

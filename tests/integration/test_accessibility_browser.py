@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import requests
 from django.db import connection
-from django.utils import timezone
 
 from tests.support.browser import axe_violations, browser_login, chromium, describe_violations
 from tests.support.processes import free_port, manage_cmd, running, wait_until
@@ -28,29 +27,15 @@ def _browser(tmp_path: Path) -> Any:
     return driver
 
 
-def _series_for(case: Any) -> None:
-    """A study row with one series for the viewer (the slices themselves need not exist for the page's markup)."""
-    from pydicom.uid import generate_uid
-
-    from apps.studies.models import Instance, Series, Study
-
-    study = Study.objects.create(study_uid=generate_uid(), site=case.site, case=case, modality="CT", num_series=1,
-                                 num_instances=1, status="complete")
-    series = Series.objects.create(study=study, series_uid=generate_uid(), number=1, modality="CT",
-                                   description="Axial", num_instances=1)
-    Instance.objects.create(series=series, study=study, sop_instance_uid=generate_uid(),
-                            sop_class_uid="1.2.840.10008.5.1.4.1.1.2", instance_number=1, path="missing/1.dcm",
-                            size=1, sha256="0" * 64, received_at=timezone.now())
-
 
 def test_main_pages_of_each_role_have_no_serious_axe_violation(live_demo: Any, process_env: dict[str, str],
                                                                tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    from tests.factories.worklist import make_case
+    from tests.factories.worklist import make_case, make_viewer_series
 
     case = make_case(live_demo, assign_to="radiologue", status="awaiting_reading")
-    _series_for(case)
+    make_viewer_series(case)
     pages = {
         "radiologue": ["/worklist/", f"/worklist/c/{case.public_id}/", f"/worklist/c/{case.public_id}/viewer/"],
         "urgentiste": ["/worklist/site/", "/worklist/request/new/", f"/worklist/c/{case.public_id}/"],

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import requests
 from django.db import connection
-from django.utils import timezone
 
 from tests.support.browser import browser_login, chromium
 from tests.support.processes import free_port, manage_cmd, running, wait_until
@@ -41,28 +40,14 @@ ENGLISH = ("Request", "Requests", "Requested", "requested", "Status", "Search", 
 ENGLISH_RE = re.compile(r"(?<![\w'’-])(" + "|".join(re.escape(w) for w in ENGLISH) + r")(?![\w'’-])")
 
 
-def _series_for(case: Any) -> None:
-    """A study with one series for the viewer (the slices need not exist for the page's text)."""
-    from pydicom.uid import generate_uid
-
-    from apps.studies.models import Instance, Series, Study
-
-    study = Study.objects.create(study_uid=generate_uid(), site=case.site, case=case, modality="CT", num_series=1,
-                                 num_instances=1, status="complete")
-    series = Series.objects.create(study=study, series_uid=generate_uid(), number=1, modality="CT",
-                                   description="Axial", num_instances=1)
-    Instance.objects.create(series=series, study=study, sop_instance_uid=generate_uid(),
-                            sop_class_uid="1.2.840.10008.5.1.4.1.1.2", instance_number=1, path="missing/1.dcm",
-                            size=1, sha256="0" * 64, received_at=timezone.now())
-
 
 def _cases(demo: Any) -> dict[str, Any]:
     from apps.worklist.services import case_claim, report_draft_save, report_sign
-    from tests.factories.worklist import make_case
+    from tests.factories.worklist import make_case, make_viewer_series
 
     waiting = make_case(demo, patient_birth_name="ATTENTE", patient_sex="M")
     reading = make_case(demo, assign_to="radiologue", status="awaiting_reading", patient_birth_name="LECTURE")
-    _series_for(reading)
+    make_viewer_series(reading)
     signed = make_case(demo, assign_to="radiologue", status="awaiting_reading", patient_birth_name="SIGNE",
                        patient_used_name="MOREAU", patient_sex="F", exam="Scanner cérébral sans injection")
     radiologist = demo.users["radiologue"]
