@@ -141,7 +141,15 @@ def record_pdf(doc: dict[str, Any]) -> bytes:
     table = Table(rows, repeatRows=1, colWidths=[38 * mm, 62 * mm, 50 * mm, 28 * mm])
     table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, "#888888"), ("FONTSIZE", (0, 0), (-1, -1), 8),
                                ("BACKGROUND", (0, 0), (-1, 0), "#dddddd")]))
-    story += [table, Spacer(1, 4 * mm), p(_("Professionals"), "Heading2")]
+    story += [table, Spacer(1, 4 * mm), p(_("Prior studies from the site PACS"), "Heading2")]
+    for pr in shown.get("priors", []):
+        by = _("retrieved automatically") if pr["automatic"] else (pr["requested_by"] or "-")
+        story.append(p(" · ".join(x for x in (f"{pr['modalities']} {pr['description'] or pr['study_uid']} "
+                                              f"{pr['study_when']}".strip(), f"{pr['state_label']} "
+                                              f"{pr['retrieved_when']}".strip(), str(by)) if x)))
+    if not shown.get("priors"):
+        story.append(p(_("None retrieved.")))
+    story += [Spacer(1, 4 * mm), p(_("Professionals"), "Heading2")]
     for person in shown["professionals"]:
         story.append(p(f"{person['role_label']} – {person['name']} (RPPS {person['rpps'] or '-'})"))
     story += [Spacer(1, 4 * mm), p(_("Technical incidents"), "Heading2")]

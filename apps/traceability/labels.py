@@ -33,6 +33,15 @@ ACTS: dict[str, Any] = {
     "critical_finding_confirmed": _("Critical finding call confirmed by the physician"),
     "delivery": _("Report delivered to the requesting site"),
     "report_read": _("Report read at the requesting site"),
+    "prior_retrieved": _("Prior study retrieved from the site PACS"),
+}
+
+PRIOR_STATES: dict[str, Any] = {
+    "requested": _("retrieval requested"),
+    "retrieving": _("retrieving"),
+    "retrieved": _("retrieved"),
+    "failed": _("retrieval failed"),
+    "available": _("not retrieved"),
 }
 
 ROLES: dict[str, Any] = {
@@ -53,6 +62,7 @@ ROLES: dict[str, Any] = {
     "report_read": _("Reader of the report at the requesting site"),
     "acquisition": _("Radiographer"),
     "delivery": _("Recipient of the report"),
+    "prior_retrieved": _("Professional who asked for the prior study"),
 }
 
 
@@ -83,6 +93,11 @@ def record_display(doc: dict[str, Any]) -> dict[str, Any]:
         person["role_label"] = role_label(person["role"])
     for incident in out["incidents"]:
         incident["when"] = paris_time(incident["at"])
+    for prior in out.get("priors", []):  # records frozen before priors existed have none
+        prior["study_when"] = paris_time(prior["study_at"])[:10]
+        prior["retrieved_when"] = paris_time(prior["retrieved_at"])
+        prior["state_label"] = str(PRIOR_STATES.get(prior["state"], prior["state"]))
+        prior["modalities"] = prior["modalities"].replace("\\", "/")
     out["consent"]["statement"] = gettext(out["consent"]["statement"])
     if out["patient"].get("withheld"):
         out["patient"]["statement"] = gettext(out["patient"]["statement"])

@@ -22,6 +22,7 @@ from apps.worklist.models import (
     Report,
     ReportReceipt,
 )
+from apps.worklist.priors.selectors import priors_retrieval_asked
 from apps.worklist.selectors import cases_visible_to
 
 RECORD_VERSION = 1
@@ -60,6 +61,7 @@ def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any
     calls = list(CriticalFindingCall.objects.select_related("called_by", "confirmed_by").filter(case_id=case.pk)
                  .order_by("called_at"))
     receipts = list(ReportReceipt.objects.select_related("reader").filter(case_id=case.pk).order_by("at", "pk"))
+    priors = list(priors_retrieval_asked(case.pk))
     events = list(CaseEvent.objects.select_related("actor").filter(case_id=case.pk).order_by("at", "pk"))
 
     acts: list[dict[str, Any]] = []
@@ -102,6 +104,9 @@ def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any
     for r in receipts:
         if r.reader is not None:
             act("report_read", r.at, r.reader, "Report read at the requesting site", channel=r.channel)
+    for pr in priors:  # a prior retrieved from the site PACS was at hand for the reading
+        act("prior_retrieved", pr.retrieved_at if pr.state == "retrieved" else None, pr.requested_by,
+            "Prior study retrieved from the site PACS", study_uid=pr.study_uid, automatic=pr.automatic)
     acts.sort(key=lambda x: x["at"])
 
     people: dict[tuple[int, str], dict[str, Any]] = {}
@@ -156,6 +161,12 @@ def teleact_record_build(case: Any, *, for_export: bool = True) -> dict[str, Any
                         for a in addenda]},
         "acts": acts,
         "professionals": list(people.values()),
+        "priors": [{"study_uid": pr.study_uid, "study_at": _iso(pr.study_datetime), "modalities": pr.modalities,
+                    "description": pr.description, "accession_number": pr.accession_number, "state": pr.state,
+                    "automatic": pr.automatic,
+                    "requested_by": pr.requested_by.display_name if pr.requested_by else None,
+                    "requested_at": _iso(pr.requested_at), "retrieved_at": _iso(pr.retrieved_at)}
+                   for pr in priors],
         "timeline": [{"at": _iso(e.at), "kind": e.kind, "message": e.message,
                       "actor": e.actor.display_name if e.actor else None} for e in events],
         "incidents": [{"at": _iso(i.at), "kind": i.kind, "label": str(i.get_kind_display()),

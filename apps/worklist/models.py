@@ -305,6 +305,8 @@ class CaseEventKind(models.TextChoices):
     CRITICAL_UNCONFIRMED = "critical_unconfirmed", _("Critical finding not confirmed in time")
     EXPERT_OVERDUE = "expert_overdue", _("Expert opinion overdue")
     INCIDENT = "incident", _("Technical incident")
+    PRIOR_RETRIEVED = "prior_retrieved", _("Prior study retrieved")
+    PRIOR_RETRIEVAL_FAILED = "prior_retrieval_failed", _("Prior study retrieval failed")
 
 
 class DeliveryChannel(models.TextChoices):

@@ -73,6 +73,9 @@ SENTENCES: tuple[Sentence, ...] = (
     _s(gettext_noop("Report read by %(who)s (%(channel)s)")),
     _s(gettext_noop("Acquisition performed by %(who)s")),
     _s(gettext_noop("Critical finding call confirmed by %(who)s")),
+    # apps.worklist.priors.services
+    _s(gettext_noop("Prior study retrieved from the site PACS: %(prior)s")),
+    _s(gettext_noop("Prior study not retrieved from the site PACS (%(reason)s): %(prior)s"), "reason"),
     # apps.routing.followups
     _s(gettext_noop("Critical finding call to %(who)s not confirmed after %(minutes)s min: radiologist and "
                     "coordinator alerted")),
@@ -96,7 +99,10 @@ SENTENCES: tuple[Sentence, ...] = (
 
 # Words the services put inside a sentence (``translated_params``), so that makemessages collects them.
 PARAM_WORDS = (gettext_noop("indication validation"), gettext_noop("reading"),
-               gettext_noop("no radiologist available"))
+               gettext_noop("no radiologist available"),
+               # apps.worklist.priors.services.RETRIEVE_FAILURE_REASONS
+               gettext_noop("the site PACS could not be reached"), gettext_noop("the site PACS did not answer in time"),
+               gettext_noop("the images did not arrive"), gettext_noop("the site PACS answered with an error"))
 
 
 def timeline_match(stored: str) -> tuple[Sentence, dict[str, str]] | None:

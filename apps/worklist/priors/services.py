@@ -9,7 +9,9 @@ completed and was recognised, ``prior_arrived``) or ``failed`` (the C-MOVE faile
 ``PDS_PRIORS_ARRIVAL_MINUTES``); a failed one may be requested again.
 
 Every C-FIND and C-MOVE of patient data writes an audit entry (action ``query`` / ``retrieve``, object the case),
-success or failure; so does the storing of a retrieved prior (``receive``).
+success or failure; so does the storing of a retrieved prior (``receive``). A prior that becomes ``retrieved`` or
+``failed`` also writes a case event (``prior_retrieved`` / ``prior_retrieval_failed``) in the same transaction: the
+case's timeline shows what the reader had at hand.
 
 Network calls are made outside any transaction; each step is a compare-and-set on the state, so a duplicate
 message does nothing and a worker that died mid-step is re-driven by ``priors_redrive`` (beat).
@@ -32,9 +34,10 @@ from apps.core.errors import ConflictError, NotFoundError
 from apps.regions.models import DicomNode
 from apps.studies.models import Study, StudyStatus
 from apps.studies.services import ROUTING_SEND_FAIL_FAST, ROUTING_SEND_TIMEOUT
-from apps.worklist.models import Case
+from apps.worklist.models import Case, CaseEventKind
 from apps.worklist.priors import QUERY_TASK, RETRIEVE_TASK, rules, scu
 from apps.worklist.priors.models import PriorQuery, PriorQueryState, PriorState, PriorStudy
+from apps.worklist.services.common import case_event_add
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +205,34 @@ def prior_retrieve_request(*, case_id: int, prior_id: int, user: Any = None, aut
     return prior
 
 
+# The reason of a failed retrieval as the timeline says it (stored in English, translated when shown:
+# apps.worklist.timeline), by the error's code.
+RETRIEVE_FAILURE_REASONS = {
+    "unreachable": "the site PACS could not be reached",
+    "timeout": "the site PACS did not answer in time",
+    "not_arrived": "the images did not arrive",
+}
+RETRIEVE_FAILURE_REASON = "the site PACS answered with an error"
+
+
+def _prior_label(prior: PriorStudy) -> str:
+    """What the timeline names a prior by: modalities, description and date (Paris), else its UID."""
+    when = timezone.localtime(prior.study_datetime).strftime("%d/%m/%Y") if prior.study_datetime else ""
+    parts = [prior.modalities.replace("\\", "/"), prior.description, when]
+    return " ".join(p for p in parts if p) or prior.study_uid
+
+
 def _link(prior_ids: list[int], study: Study) -> int:
-    return PriorStudy.objects.filter(pk__in=prior_ids).update(state=PriorState.RETRIEVED, study=study, error="",
-                                                              retrieved_at=timezone.now())
+    """Mark the priors retrieved, linked to the stored study, and tell each case's timeline."""
+    now = timezone.now()
+    linked = PriorStudy.objects.filter(pk__in=prior_ids).update(state=PriorState.RETRIEVED, study=study, error="",
+                                                                retrieved_at=now)
+    for prior in PriorStudy.objects.filter(pk__in=prior_ids).select_related("case").order_by("pk"):
+        case_event_add(case=prior.case, kind=CaseEventKind.PRIOR_RETRIEVED, at=now,
+                       data={"prior": prior.pk, "study_uid": prior.study_uid, "study": study.pk,
+                             "automatic": prior.automatic},
+                       message=f"Prior study retrieved from the site PACS: {_prior_label(prior)}")
+    return linked
 
 
 def prior_retrieve_run(*, prior_id: int) -> str:
@@ -245,8 +273,12 @@ def prior_retrieve_run(*, prior_id: int) -> str:
 def _fail_retrieve(prior: PriorStudy, code: str, detail: str = "") -> None:
     with transaction.atomic():
         # Only from retrieving: a study that arrived meanwhile is retrieved, and stays so.
-        PriorStudy.objects.filter(pk=prior.pk, state=PriorState.RETRIEVING).update(
-            state=PriorState.FAILED, error=f"{code}: {detail}"[:300])
+        if PriorStudy.objects.filter(pk=prior.pk, state=PriorState.RETRIEVING).update(
+                state=PriorState.FAILED, error=f"{code}: {detail}"[:300]):
+            reason = RETRIEVE_FAILURE_REASONS.get(code, RETRIEVE_FAILURE_REASON)
+            case_event_add(case=prior.case, kind=CaseEventKind.PRIOR_RETRIEVAL_FAILED,
+                           data={"prior": prior.pk, "study_uid": prior.study_uid, "error": code},
+                           message=f"Prior study not retrieved from the site PACS ({reason}): {_prior_label(prior)}")
         _audit("retrieve", prior.case, event="prior_retrieve", outcome="failed", study_uid=prior.study_uid,
                error=code, detail=detail[:200])
 
