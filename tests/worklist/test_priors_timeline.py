@@ -50,6 +50,8 @@ def test_a_retrieved_prior_is_on_the_timeline_and_in_the_teleact_record(
                                      HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "Examens antérieurs du PACS du site" in record and "Examen antérieur récupéré du PACS du site" in record
     assert "CT head 2025 du 10/03/2025 · récupéré" in record and "récupéré automatiquement" in record
+    pdf = login("radiologue").get(f"/traceability/cases/{case.public_id}/record.pdf", HTTP_ACCEPT_LANGUAGE="fr")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
 def test_a_failed_retrieval_is_on_the_timeline_and_listed_as_failed_in_the_record(
