@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from celery import shared_task
 
-from apps.core.context import acting_as
+from apps.core.context import ActorContext, acting_as
 from apps.routing.followups import followups_run
 from apps.routing.notifiers import DELIVER_TASK
 from apps.routing.queue import REOFFER_TASK, ROUTE_TASK
@@ -34,10 +36,15 @@ BEAT_SCHEDULE = {
 }
 
 
+def _as_routing_worker() -> AbstractContextManager[ActorContext]:
+    """Every routing task acts as the routing worker: what it writes is audited under that name, no user."""
+    return acting_as(channel="worker", user_id=None, username="routing")
+
+
 @shared_task(name=ROUTE_TASK, acks_late=True, autoretry_for=(Exception,), retry_backoff=2,
              retry_backoff_max=30, max_retries=5)
 def route_case(case_id: int) -> None:
-    with acting_as(channel="worker", user_id=None, username="routing"):
+    with _as_routing_worker():
         case_route(case_id=case_id)
 
 
@@ -46,44 +53,44 @@ def route_case(case_id: int) -> None:
 def deliver_notification(notification_id: int) -> str:
     """One email or SMS. A backend failure is recorded by the service (and escalates an assignment alert);
     what escapes it (the database) is retried with backoff."""
-    with acting_as(channel="worker", user_id=None, username="routing"):
+    with _as_routing_worker():
         return notification_deliver(notification_id=notification_id)
 
 
 @shared_task(name="routing.escalate_due", acks_late=True)
 def escalate_due() -> int:
-    with acting_as(channel="worker", user_id=None, username="routing"):
+    with _as_routing_worker():
         return escalations_run()
 
 
 @shared_task(name="routing.reconcile_unassigned", acks_late=True)
 def reconcile_unassigned() -> int:
-    with acting_as(channel="worker", user_id=None, username="routing"):
+    with _as_routing_worker():
         return unassigned_reconcile()
 
 
 @shared_task(name=REOFFER_TASK, acks_late=True)
 def reoffer_waiting(region_id: int) -> int:
     """Re-offer the region's cases waiting on the coordinator (sent when a radiologist acknowledges a case)."""
-    with acting_as(channel="worker", user_id=None, username="routing"):
+    with _as_routing_worker():
         return coordinator_cases_reoffer(region_id=region_id)
 
 
 @shared_task(name="routing.redrive_notifications", acks_late=True)
 def redrive_notifications() -> int:
-    with acting_as(channel="worker", user_id=None, username="routing"):
+    with _as_routing_worker():
         return notifications_pending_redrive()
 
 
 @shared_task(name="routing.reports_overdue", acks_late=True)
 def reports_overdue() -> int:
     """Alert the coordinator of acknowledged cases past their report target (apps.routing.sla)."""
-    with acting_as(channel="worker", user_id=None, username="routing"):
+    with _as_routing_worker():
         return reports_overdue_alert()
 
 
 @shared_task(name="routing.followups", acks_late=True)
 def followups() -> int:
     """Unconfirmed critical finding calls and overdue expert opinions (apps.routing.followups)."""
-    with acting_as(channel="worker", user_id=None, username="routing"):
+    with _as_routing_worker():
         return followups_run()
