@@ -28,9 +28,14 @@ _TEMPLATE_NOISE = (
 
 
 def typography_faults(text: str) -> list[str]:
+    return [excerpt for _line, excerpt in _faults(text)]
+
+
+def _faults(text: str) -> list[tuple[int, str]]:
+    """(line, excerpt) of each loose mark; the substitutions keep the line breaks, so lines stay the source's."""
     text = text.replace("&nbsp;", "\u00a0").replace("&#8239;", "\u202f")
     text = re.sub(r"%\(\w+\)[sdr]|%[sdr]|\{\w*\}", "¤", text)  # a placeholder ends a word like a value does
-    return [text[max(0, m.start() - 30):m.end() + 10]
+    return [(text.count("\n", 0, m.start()) + 1, text[max(0, m.start() - 30):m.end() + 10])
             for rx in (_LOOSE_MARK, _LOOSE_GUILLEMET) for m in rx.finditer(text)]
 
 
@@ -53,8 +58,8 @@ def test_the_templates_have_no_literal_mark_glued_or_loosely_spaced() -> None:
             continue
         text = path.read_text(encoding="utf-8")
         for rx, repl in _TEMPLATE_NOISE:
-            text = rx.sub(repl, text)
-        faults += [f"{path.relative_to(ROOT)}: {f!r}" for f in typography_faults(text)]
+            text = rx.sub(lambda m, repl=repl: repl + "\n" * m.group(0).count("\n"), text)
+        faults += [f"{path.relative_to(ROOT)}:{line}: {f!r}" for line, f in _faults(text)]
     assert not faults, ("literal ':' ';' '!' '?' in templates: put the label and its mark through gettext "
                         '({% translate "Status:" %}, msgstr "Statut\\u00a0:") or write &nbsp;:\n' + "\n".join(faults))
 
@@ -65,3 +70,4 @@ def test_the_checker_sees_loose_marks_and_spares_times_and_codes() -> None:
     assert typography_faults("Dossier %(case)s : vu")
     assert not typography_faults("Statut\u00a0: à 10:30, HH:MM, line;radiologist, «\u00a0oui\u00a0»\u202f!")
     assert not typography_faults("https://example.org/a?b=1 et Statut&nbsp;: vu")
+    assert [line for line, _excerpt in _faults("Un\u00a0:\ndeux\ntrois:")] == [3]
