@@ -9,6 +9,7 @@ import pytest
 from django.utils import translation
 from pydicom.uid import generate_uid
 
+from apps.traceability.exports import record_fhir_bundle
 from apps.traceability.labels import record_display
 from apps.traceability.selectors import teleact_record_build
 from apps.worklist.models import CaseEvent, CaseEventKind
@@ -41,6 +42,8 @@ def test_a_retrieved_prior_is_on_the_timeline_and_in_the_teleact_record(
     doc = teleact_record_build(case)
     (act,) = [a for a in doc["acts"] if a["act"] == "prior_retrieved"]
     assert act["study_uid"] == PRIOR_CT and act["automatic"] and act["by"] is None
+    activities = [e["resource"].get("activity", {}).get("text") for e in record_fhir_bundle(doc)["entry"]]
+    assert "prior_retrieved: Prior study retrieved from the site PACS" in activities  # a Provenance of its own
     (listed,) = doc["priors"]  # the MR was only listed, never asked for
     assert listed["study_uid"] == PRIOR_CT and listed["state"] == "retrieved" and listed["automatic"]
     with translation.override("fr"):
