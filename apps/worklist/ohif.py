@@ -35,7 +35,11 @@ from apps.worklist.views import case_or_404
 
 # webpack's content hash in a file name (``app.bundle.0f6159c501addfe9.js``, ``34b1e6b1deb5828e.wasm``): such a
 # file never changes under its name and is cached for a year.
-_HASHED = re.compile(r"(^|\.)[0-9a-f]{16}\.(js|wasm|css)$")
+_HASHED = re.compile(r"(^|\.)[0-9a-f]{16}\.(js|wasm|css|woff2?|ttf)$")
+# The other files of the pinned release (its polyfills loaded by blocking <script> tags, chunk style sheets, fonts,
+# icons) change only with the release: cached for a day instead of revalidated through the login on every opening
+# of the viewer. The index page and app-config.js (ours) are revalidated every time.
+_RELEASE_FILE_MAX_AGE = 86400
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>.*?</script>", re.DOTALL)
 _SERVICE_WORKER = re.compile(r'<script[^>]*init-service-worker\.js"[^>]*></script>')
 # The web-app manifest is fetched without the session cookie: it would get the login page. Not an installable app.
@@ -131,7 +135,8 @@ def ohif_app(request: AuthenticatedHttpRequest, path: str = "") -> HttpResponseB
     if target != folder and folder in target.parents and target.is_file() and target.name != release.MARKER:
         file = FileResponse(target.open("rb"))
         file["Cache-Control"] = ("private, max-age=31536000, immutable" if _HASHED.search(target.name)
-                                 else "private, no-cache")
+                                 else "private, no-cache" if target.suffix == ".html"
+                                 else f"private, max-age={_RELEASE_FILE_MAX_AGE}")
         return file
     if "." in path.rsplit("/", 1)[-1]:
         raise Http404  # a missing file, not a route of the viewer

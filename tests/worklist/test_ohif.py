@@ -37,6 +37,7 @@ def installed(settings: Any, tmp_path: Path) -> Path:
     (folder / "index.html").write_text(INDEX)
     (folder / "app.bundle.0f6159c501addfe9.js").write_text('__webpack_require__.p = "/ohif/";')
     (folder / "34b1e6b1deb5828e.wasm").write_bytes(b"\0asm\1\0\0\0")
+    (folder / "es6-shim.min.js").write_text("/* a polyfill */")
     (folder / release.MARKER).write_text("x")
     (tmp_path / "secret.txt").write_text("outside")
     return folder
@@ -69,6 +70,10 @@ def test_the_viewer_files_are_served_behind_the_login_with_our_config(demo: Any,
     wasm = radiologist.get("/ohif/34b1e6b1deb5828e.wasm")
     assert wasm["Content-Type"] == "application/wasm" and "immutable" in wasm["Cache-Control"]
     assert b"".join(wasm.streaming_content).startswith(b"\0asm")
+    # The release's other files (polyfills, style sheets) are cached a day; our config and the page every time.
+    assert radiologist.get("/ohif/es6-shim.min.js")["Cache-Control"] == "private, max-age=86400"
+    assert radiologist.get("/ohif/app-config.js")["Cache-Control"] == "private, no-cache"
+    assert page["Cache-Control"] == "private, no-cache"
     # Nothing outside the release folder, no missing file passed off as the index.
     assert radiologist.get("/ohif/../secret.txt").status_code == 404
     assert radiologist.get("/ohif/%2e%2e/secret.txt").status_code == 404
