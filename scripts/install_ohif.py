@@ -97,11 +97,13 @@ def main() -> int:
         if patched == 0:
             log("no webpack public path found to rewrite: refused; server-rendered viewer in use.")
             return 1
+        compressed = release.precompress(staging)
         (staging / release.MARKER).write_text(f"{spec} {release.INTEGRITY} prefix={release.PREFIX}\n")
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
-    log(f"{spec} installed in {target} ({patched} bundles served under {release.PREFIX}).")
+    log(f"{spec} installed in {target} ({patched} bundles served under {release.PREFIX}, {compressed} files "
+        "compressed).")
     return 0
 
 

@@ -13,6 +13,7 @@ Invariants:
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 
 from apps.accounts.decorators import AuthenticatedHttpRequest, clinical_login_required
@@ -133,7 +135,14 @@ def ohif_app(request: AuthenticatedHttpRequest, path: str = "") -> HttpResponseB
     folder = ohif_folder().resolve()
     target = (folder / path).resolve() if path else folder
     if target != folder and folder in target.parents and target.is_file() and target.name != release.MARKER:
-        file = FileResponse(target.open("rb"))
+        gz = release.gzipped(target) if "gzip" in request.META.get("HTTP_ACCEPT_ENCODING", "") else None
+        if gz is not None:  # the same file, compressed (the browser decodes it; its cache keeps the 17 MB bundle)
+            file = FileResponse(gz.open("rb"), content_type=mimetypes.guess_type(target.name)[0]
+                                or "application/octet-stream")
+            file["Content-Encoding"] = "gzip"
+        else:
+            file = FileResponse(target.open("rb"))
+        patch_vary_headers(file, ("Accept-Encoding",))
         file["Cache-Control"] = ("private, max-age=31536000, immutable" if _HASHED.search(target.name)
                                  else "private, no-cache" if target.suffix == ".html"
                                  else f"private, max-age={_RELEASE_FILE_MAX_AGE}")

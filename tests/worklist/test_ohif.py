@@ -70,6 +70,15 @@ def test_the_viewer_files_are_served_behind_the_login_with_our_config(demo: Any,
     wasm = radiologist.get("/ohif/34b1e6b1deb5828e.wasm")
     assert wasm["Content-Type"] == "application/wasm" and "immutable" in wasm["Cache-Control"]
     assert b"".join(wasm.streaming_content).startswith(b"\0asm")
+    # Compressed for a browser that accepts it (the main bundle is 17 MB as built): the same bytes once decoded.
+    bundle = "app.bundle.0f6159c501addfe9.js"
+    (installed / bundle).write_text('__webpack_require__.p = "/ohif/";' + "/* code */" * 400)
+    packed = radiologist.get(f"/ohif/{bundle}", HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+    assert packed["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed["Vary"]
+    assert packed["Content-Type"].startswith("text/javascript") and "immutable" in packed["Cache-Control"]
+    assert gzip.decompress(b"".join(packed.streaming_content)) == (installed / bundle).read_bytes()
+    plain = radiologist.get(f"/ohif/{bundle}")
+    assert "Content-Encoding" not in plain and b"".join(plain.streaming_content) == (installed / bundle).read_bytes()
     # The release's other files (polyfills, style sheets) are cached a day; our config and the page every time.
     assert radiologist.get("/ohif/es6-shim.min.js")["Cache-Control"] == "private, max-age=86400"
     assert radiologist.get("/ohif/app-config.js")["Cache-Control"] == "private, no-cache"
