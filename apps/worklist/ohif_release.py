@@ -6,6 +6,10 @@ The prebuilt ``@ohif/app`` ``dist/`` is built for the root path: the installer r
 
 from __future__ import annotations
 
+import gzip
+import os
+import shutil
+import threading
 from pathlib import Path
 
 PACKAGE = "@ohif/app"
@@ -36,11 +40,6 @@ COMPRESS_MIN_BYTES = 1024
 def gzipped(path: Path) -> Path | None:
     """``path`` + ``.gz``, written next to it (once, atomically) if missing or older; None if it cannot be written
     (a read-only folder: then served as it is) or is not worth it."""
-    import gzip
-    import os
-    import shutil
-    import threading
-
     if path.suffix not in COMPRESSED_SUFFIXES or path.stat().st_size < COMPRESS_MIN_BYTES:
         return None
     target = path.with_name(path.name + ".gz")

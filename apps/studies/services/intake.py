@@ -114,15 +114,14 @@ def instance_record(*, ref: SeriesRef, meta: Any, rel_path: str, size: int, sha2
     ``lease_until``: the association delivering it holds the study (still receiving) until then, written by
     the same statement (see ``Study.lease_until``); None leaves the study's lease as it is.
 
-    ``durable`` is the caller's wait for the file to be durably on disk (the gateway writes it in another
-    thread): nothing is committed before it returns, and if it raises nothing is recorded.
+    ``durable`` is the caller's wait for the file to be durably on disk: the call returns only after it did, and
+    if it raises nothing stays recorded.
 
     Raises IntegrityError, recording nothing, if the SOP Instance UID is already recorded (the caller
     resolves the duplicate) or the series row is gone. On PostgreSQL, outside a transaction (the
-    gateway), the usual case -- an image of a study still receiving -- is one statement sent at once in
-    a pipelined transaction, executed while the file is flushed, and committed after ``durable``
-    returns; a late image, every image inside a caller's transaction and every image on SQLite is one
-    ordinary transaction, after ``durable``.
+    gateway), the usual case -- an image of a study still receiving -- is one statement committed while
+    ``durable`` waits (``_instance_insert_receiving_pg``); a late image, every image inside a caller's
+    transaction and every image on SQLite is one ordinary transaction, after ``durable``.
     """
     conn = connections[DEFAULT_DB_ALIAS]  # one lookup: each access through the proxy costs a thread-local get
     args = {"ref": ref, "meta": meta, "rel_path": rel_path, "size": size, "sha256": sha256, "now": now,
@@ -190,10 +189,9 @@ def _instance_insert_receiving_pg(conn: Any, *, ref: SeriesRef, meta: Any, rel_p
     flushes happen at the same time; the caller acknowledges the image only once both are done. If ``durable`` raises, the row
     it may have committed is removed again (``instance_unrecord``) and the error is raised: nothing is
     recorded. If the process dies between the two, the row is left without its file: the gateway's sweep
-    (``instances_unstored_remove``) removes it before the study can complete. The statement runs on
-    server-side-binding cursors of the underlying psycopg connection, prepared once per connection (Django's
-    client-side binding re-quoted the parameters of every image, 0.4 ms of CPU here); errors are still
-    Django's."""
+    (``instances_unstored_remove``) removes it before the study can complete. The statement is prepared once
+    per connection on the underlying psycopg connection (Django's client-side binding re-quoted the parameters of
+    every image, 0.4 ms of CPU here); errors are still Django's."""
     params = [now, lease_until, ref.study_id, StudyStatus.RECEIVING.value, ref.series_id, meta.sop_instance_uid,
               meta.sop_class_uid, meta.transfer_syntax_uid, meta.instance_number, rel_path, size, sha256, now]
     conn.ensure_connection()
@@ -207,7 +205,7 @@ def _instance_insert_receiving_pg(conn: Any, *, ref: SeriesRef, meta: Any, rel_p
         else:
             if raw.info.transaction_status != pq.TransactionStatus.IDLE or not raw.autocommit:
                 raise AssertionError("the gateway's statement runs outside any transaction")
-            done = commit_while(raw, "pds_instance_receiving", _RECEIVING_INSERT_PQ, params, durable, time.monotonic)
+            done = commit_while(raw, "pds_instance_receiving", _RECEIVING_INSERT_PQ, params, durable)
             failed, committing = done.wait_error, done.sent_at
             if done.statement_error is not None:
                 if failed is not None:

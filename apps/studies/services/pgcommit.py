@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import select
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ def dollar_placeholders(sql: str) -> bytes:
 
 
 def commit_while(raw: psycopg.Connection[Any], name: str, sql: bytes, params: Sequence[Any],
-                 wait: Callable[[], object], clock: Callable[[], float]) -> Overlapped:
+                 wait: Callable[[], object]) -> Overlapped:
     """Send the statement ``sql`` (prepared as ``name`` on this connection), then call ``wait`` while the server
     executes and commits it, then read its answer. ``raw`` must be idle, in autocommit."""
     pg = raw.pgconn
@@ -56,7 +57,7 @@ def commit_while(raw: psycopg.Connection[Any], name: str, sql: bytes, params: Se
     pg.send_query_prepared(name.encode(), [_param(v) for v in params])
     while pg.flush():
         select.select([], [pg.socket], [])
-    sent_at = clock()
+    sent_at = time.monotonic()
     wait_error: BaseException | None = None
     try:
         wait()
