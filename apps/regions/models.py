@@ -30,12 +30,26 @@ department_validator = RegexValidator(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6]
 ae_title_validator = RegexValidator(r"^[ -~]{1,16}$", _("An AE title has 1 to 16 printable ASCII characters."))
 
 
+def default_weekday_night_start() -> dt.time:
+    """Defaults of the PDS window's times are callables: a fixed time is flagged by Django's check (W161) when
+    the check runs within seconds of that time of day, which made ``check --deploy`` fail at noon."""
+    return dt.time(18, 30)
+
+
+def default_weekday_night_end() -> dt.time:
+    return dt.time(8, 30)
+
+
+def default_saturday_start() -> dt.time:
+    return dt.time(12, 0)
+
+
 class Region(TimeStampedModel):
     code = models.CharField(_("code"), max_length=10, unique=True)
     name = models.CharField(_("name"), max_length=200)
-    weekday_night_start = models.TimeField(_("weekday PDS start"), default=dt.time(18, 30))
-    weekday_night_end = models.TimeField(_("weekday PDS end (next morning)"), default=dt.time(8, 30))
-    saturday_start = models.TimeField(_("Saturday PDS start"), default=dt.time(12, 0))
+    weekday_night_start = models.TimeField(_("weekday PDS start"), default=default_weekday_night_start)
+    weekday_night_end = models.TimeField(_("weekday PDS end (next morning)"), default=default_weekday_night_end)
+    saturday_start = models.TimeField(_("Saturday PDS start"), default=default_saturday_start)
     max_on_calls_per_month = models.PositiveSmallIntegerField(_("max on-calls per radiologist per month"), default=6)
     ultrasound_max_travel_minutes = models.PositiveSmallIntegerField(_("ultrasound referral bound (minutes)"),
                                                                      default=45)

@@ -108,6 +108,15 @@ class Intervention(TimeStampedModel):
         return f"{self.shift.radiologist} · {self.start:%Y-%m-%d %H:%M}"
 
 
+def default_provider_start() -> dt.time:
+    """A callable, not a fixed time: see ``apps.regions.models.default_weekday_night_start``."""
+    return dt.time(18, 0)
+
+
+def default_provider_end() -> dt.time:
+    return dt.time(8, 0)
+
+
 class ProviderQueue(TimeStampedModel):
     """A private provider's contract as a destination in its own right: cases are queued to the provider's line
     without naming a radiologist, during its contracted hours (which may differ from the region's PDS window)
@@ -117,8 +126,8 @@ class ProviderQueue(TimeStampedModel):
 
     line = models.OneToOneField(OnCallLine, on_delete=models.CASCADE, related_name="provider_queue",
                                 limit_choices_to={"kind": LineKind.PROVIDER}, verbose_name=_("provider line"))
-    weekday_start = models.TimeField(_("weeknight start"), default=dt.time(18, 0))
-    weekday_end = models.TimeField(_("weeknight end (next morning)"), default=dt.time(8, 0))
+    weekday_start = models.TimeField(_("weeknight start"), default=default_provider_start)
+    weekday_end = models.TimeField(_("weeknight end (next morning)"), default=default_provider_end)
     weekends = models.BooleanField(_("whole weekends"), default=True,
                                    help_text=_("Saturday and Sunday around the clock."))
     holidays = models.BooleanField(_("whole public holidays"), default=True,

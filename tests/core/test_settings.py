@@ -99,3 +99,18 @@ def test_booleans_accept_true_false_1_0_yes_no_on_off_in_any_case():
     res = subprocess.run([sys.executable, "-c", _PRINT_FLAGS], cwd=ROOT, env=unset, capture_output=True, text=True,
                          timeout=120)
     assert res.stdout.split() == ["True", "True", "False", "False", "False", "False"]
+
+
+@pytest.mark.parametrize("utc_now", ["12:00:00", "18:30:00", "08:30:00", "18:00:00", "08:00:00", "00:00:00"])
+def test_check_is_clean_at_any_time_of_day(monkeypatch, utc_now):
+    """Django flags a field whose default is a fixed time (W161) when the check runs within seconds of that time
+    of day: ``check --deploy`` failed at noon UTC on the Saturday PDS start (12:00). Defaults of times are callables,
+    so the check says the same thing at every hour."""
+    from django.core import checks
+    from django.utils import timezone
+
+    hour, minute, second = (int(p) for p in utc_now.split(":"))
+    frozen = timezone.now().replace(hour=hour, minute=minute, second=second, microsecond=0)
+    monkeypatch.setattr(timezone, "now", lambda: frozen)
+    fixed_defaults = [m for m in checks.run_checks(tags=[checks.Tags.models]) if m.id == "fields.W161"]
+    assert fixed_defaults == []
