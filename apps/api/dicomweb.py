@@ -17,6 +17,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from apps.core.errors import ApplicationError as ValidationFailed  # 400, a problem document
+from apps.worklist.dicom_json import attr as _attr
 
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -120,11 +121,6 @@ def matching(params: Any, level: str, prefix: dict[str, str]) -> Q:
 # --- DICOM JSON (PS3.18 F.2) -------------------------------------------------------------------------------
 
 
-def _attr(vr: str, *values: Any) -> dict[str, Any]:
-    kept = [v for v in values if v not in (None, "")]
-    return {"vr": vr, "Value": kept} if kept else {"vr": vr}
-
-
 def _pn(name: str) -> dict[str, Any]:
     return {"vr": "PN", "Value": [{"Alphabetic": name}]} if name else {"vr": "PN"}
 
@@ -172,48 +168,6 @@ def instance_json(inst: Any, *, base: str) -> dict[str, Any]:
         "0020000E": _attr("UI", series_uid),
         "00200013": _attr("IS", inst.instance_number),
     }
-
-
-def instance_metadata(inst: Any, *, base: str) -> dict[str, Any]:
-    """The stored file's attributes as DICOM JSON, pixel data as a BulkDataURI to its frames."""
-    import pydicom
-
-    from apps.worklist.imaging import frame_count, instance_file
-
-    ds = pydicom.dcmread(str(instance_file(inst.path)), stop_before_pixels=True)
-    url = f"{base}/studies/{inst.study.study_uid}/series/{inst.series.series_uid}/instances/{inst.sop_instance_uid}"
-    data: dict[str, Any] = ds.to_json_dict(bulk_data_threshold=4096, bulk_data_element_handler=lambda _e: url)
-    data["00083002"] = _attr("UI", str(ds.file_meta.get("TransferSyntaxUID", "")))
-    if "PixelData" not in ds and "Rows" in ds:
-        frames = ",".join(str(i) for i in range(1, frame_count(ds) + 1))
-        data["7FE00010"] = {"vr": "OW", "BulkDataURI": f"{url}/frames/{frames}"}
-    return data
-
-
-_BASE = "@@pds-dicomweb-base@@"
-METADATA_CACHE_SECONDS = 24 * 3600
-
-
-def metadata_document(instances: list[Any], *, base: str) -> str:
-    """The DICOM JSON array of the instances' metadata. Each instance's JSON is cached (with a placeholder for
-    the service's base URL) under its row, path and checksum: a stored file never changes under its row (a
-    conflicting copy is quarantined, not written over), so a viewer opening a 300-slice series does not read
-    300 files again."""
-    import hashlib
-    import json
-
-    from django.core.cache import caches
-
-    cache = caches["dicomweb_metadata"]
-    keys = {"dicomweb-meta:" + hashlib.sha256(f"{i.pk}:{i.path}:{i.sha256}".encode()).hexdigest(): i
-            for i in instances}
-    found: dict[str, str] = cache.get_many(list(keys))
-    missing = {key: json.dumps(instance_metadata(inst, base=_BASE), separators=(",", ":"))
-               for key, inst in keys.items() if key not in found}
-    if missing:
-        cache.set_many(missing, METADATA_CACHE_SECONDS)
-    found.update(missing)
-    return ("[" + ",".join(found[key] for key in keys) + "]").replace(_BASE, json.dumps(base)[1:-1])
 
 
 def page(qs: QuerySet[Any], p: Page) -> list[Any]:

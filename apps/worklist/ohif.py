@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -118,7 +118,31 @@ def app_config(dicomweb_root: str) -> str:
         f"  window.config = {json.dumps(config, indent=1)};\n"
         f"  Object.assign(window.config.dataSources[0].configuration, {{{roots}}});\n"
         "})();\n"
+        + _FOLLOW_JS.replace("__VIEWER__", json.dumps(release.PREFIX + "viewer"))
     )
+
+
+# The second window follows the case: a case page (static/worklist/app.js) that finds the viewer already open in
+# the window named pds-ohif posts it the next case's viewer URL, and OHIF moves there with its own router (its
+# ModeRoute reloads the data source and the hanging protocol on a change of location) instead of being reloaded:
+# its code, workers, decoders and WebGL context stay warm, and only the study's data is fetched. Messages from
+# another origin, or naming another page than the viewer's, are ignored.
+_FOLLOW_JS = """(function () {
+  var viewer = __VIEWER__;
+  window.pdsViewerFollows = true;
+  window.addEventListener("message", function (event) {
+    if (event.origin !== window.location.origin || !event.data || typeof event.data.pdsViewer !== "string") return;
+    var url = new URL(event.data.pdsViewer, window.location.origin);
+    if (url.origin !== window.location.origin || url.pathname !== viewer) return;
+    var target = url.pathname + url.search;
+    if (target === window.location.pathname + window.location.search) return;
+    // The entry react-router would have pushed (its state carries an index), then the event its history listens to.
+    var state = window.history.state, idx = state && typeof state.idx === "number" ? state.idx + 1 : 0;
+    window.history.pushState({ usr: null, key: Math.random().toString(36).slice(2, 10), idx: idx }, "", target);
+    window.dispatchEvent(new PopStateEvent("popstate", { state: window.history.state }));
+  });
+})();
+"""
 
 
 @clinical_login_required
@@ -158,7 +182,7 @@ def ohif_app(request: AuthenticatedHttpRequest, path: str = "") -> HttpResponseB
 @never_cache
 def case_ohif(request: AuthenticatedHttpRequest, public_id: Any) -> HttpResponse:
     """The case's studies in OHIF (the server-rendered viewer when OHIF is not installed), audited as the
-    viewer is."""
+    viewer is; asked for JSON, the viewer's URL instead of the redirect (an open viewer window moves there)."""
     case = case_or_404(request, public_id)
     if not ohif_installed():
         return redirect("worklist:viewer", case.public_id)
@@ -168,6 +192,8 @@ def case_ohif(request: AuthenticatedHttpRequest, public_id: Any) -> HttpResponse
     audit_read(case, details={"view": "ohif", "studies": uids})
     if request.user.role == "radiologist":
         services.case_open(case=case, user=request.user)
-    if not uids:
-        return redirect("worklist:case", case.public_id)
-    return redirect(ohif_study_url(uids, compare=bool(priors)))
+    url = ohif_study_url(uids, compare=bool(priors)) if uids else reverse("worklist:case", args=[case.public_id])
+    if request.headers.get("Accept", "").startswith("application/json"):
+        # The case page asks where the viewer window should go, to move an open OHIF there (see _FOLLOW_JS).
+        return JsonResponse({"url": url, "viewer": bool(uids)})
+    return redirect(url)

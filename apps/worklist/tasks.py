@@ -1,12 +1,13 @@
-"""Thin Celery tasks of the worklist: the priors from the site PACS (apps.worklist.priors). Ids as arguments,
-compare-and-set in the services (a duplicate message does nothing), late acknowledgement; beat re-drives what a
-lost message left pending."""
+"""Thin Celery tasks of the worklist: the priors from the site PACS (apps.worklist.priors), a study's metadata
+prepared for the viewer (apps.worklist.dicom_json). Ids as arguments, compare-and-set in the services (a duplicate
+message does nothing), late acknowledgement; beat re-drives what a lost message left pending."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from apps.core.context import acting_as
+from apps.worklist.dicom_json import PREPARE_TASK
 from apps.worklist.priors import QUERY_TASK, REDRIVE_TASK, RETRIEVE_TASK
 
 
@@ -32,6 +33,14 @@ def priors_redrive_task() -> dict[str, int]:
 
     with acting_as(channel="worker"):
         return priors_redrive()
+
+
+@shared_task(name=PREPARE_TASK, acks_late=True, ignore_result=True)
+def study_metadata_prepare_task(study_id: int) -> int:
+    """A complete study's DICOM JSON in the cache shared with the web processes (apps.worklist.dicom_json)."""
+    from apps.worklist.dicom_json import study_metadata_prepare
+
+    return study_metadata_prepare(study_id=study_id)
 
 
 BEAT_SCHEDULE = {

@@ -33,10 +33,32 @@
 
   // "Read" on a worklist row: the images open in OHIF in the second window (target pds-ohif, reused by every
   // case, so it follows the case being read) and this window goes to the case page, with its report editor.
+  // When OHIF is already open in that window, it is not reloaded: it is told the next case's viewer URL and moves
+  // there with its own router (apps/worklist/ohif.py, _FOLLOW_JS), so only the study's data is fetched. The server
+  // answers the same link in JSON, with the same audit entry and the case opened as the redirect does.
+  function follows(w) {  // OHIF under our app-config.js, which listens (window.pdsViewerFollows)
+    try { return w.pdsViewerFollows === true; } catch (err) { return false; }  // another origin: not ours
+  }
   document.addEventListener("click", function (e) {
-    var link = e.target.closest ? e.target.closest("a.ohif-link[data-follow]") : null;
-    if (!link) return;
-    setTimeout(function () { window.location.href = link.getAttribute("data-follow"); }, 0);
+    var link = e.target.closest ? e.target.closest("a[target=pds-ohif]") : null;
+    if (!link || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    var w = window.open("", "pds-ohif");  // the viewer window if open, else a new blank one
+    if (!w) return;  // a blocker: the link's own navigation
+    e.preventDefault();
+    var follow = link.getAttribute("data-follow");
+    function done() { if (follow) window.location.href = follow; }
+    if (!follows(w)) { w.location.href = link.href; done(); return; }
+    fetch(link.href, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) {
+        if (!r.ok || (r.headers.get("Content-Type") || "").indexOf("application/json") !== 0) throw new Error(r.status);
+        return r.json();
+      })
+      .then(function (data) {
+        if (data.viewer) { w.postMessage({ pdsViewer: data.url }, window.location.origin); }
+        else { w.location.href = data.url; }
+      })
+      .catch(function () { w.location.href = link.href; })
+      .finally(function () { w.focus(); done(); });
   });
 
   // Report editor: autosave the draft a moment after typing stops, and on leaving a field.

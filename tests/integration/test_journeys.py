@@ -105,6 +105,9 @@ def journey(platform: Platform, tmp_path: Path, *, ris_key: str) -> None:
     assert request["assignment"]["state"] == "offered"
     on_duty = ris.get("/api/v1/on-call/", site=site_id, modality="CT")["on_duty"]
     assert on_duty and on_duty[0]["name"] == request["assignment"]["radiologist"], (on_duty, request)
+    if platform.production:  # a worker prepared the study's DICOM JSON for the viewer, in the shared cache
+        wait_until(lambda: metadata_prepared(platform) == len(files), timeout=60, interval=0.5,
+                   message="the study's metadata prepared for the viewer")
 
     # 3. The emergency physician sees the request and whom to call.
     physician = Browser(platform, "urgentiste")
@@ -146,6 +149,18 @@ def journey(platform: Platform, tmp_path: Path, *, ris_key: str) -> None:
     healthz_all_ok(platform)
     errors = platform.errors_logged_since_ready()
     assert not errors, "errors in the platform's log:\n" + "\n".join(errors[:20])
+
+
+def metadata_prepared(platform: Platform) -> int:
+    """How many instances' DICOM JSON the platform's Redis holds (apps.worklist.dicom_json; this journey's Redis
+    database is its own)."""
+    import redis
+
+    client = redis.Redis.from_url(platform.env["REDIS_URL"])
+    try:
+        return sum(1 for _ in client.scan_iter(match="pds-dicomweb-meta:*dicomweb-meta:*", count=1000))
+    finally:
+        client.close()
 
 
 def offered_case(radio: Browser, exam: str) -> str | None:

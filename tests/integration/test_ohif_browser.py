@@ -107,6 +107,7 @@ def test_radiologist_reads_the_case_study_in_ohif(live_demo: Any, process_env: d
                            message="the study's series listed by OHIF")
                 wait_until(lambda: driver.execute_script(CANVAS_DRAWN), timeout=90, message="a slice drawn")
                 reads_like_a_radiologist(driver)
+                follows_the_next_case(driver, base, first, live_demo, tmp_path)
             except Exception as exc:
                 console = [e["message"][:400] for e in driver.get_log("browser")]
                 body = driver.find_element(By.TAG_NAME, "body").text[:1500]
@@ -166,3 +167,46 @@ def reads_like_a_radiologist(driver: Any) -> None:
                timeout=60, message="three MPR planes drawn")
     wait_until(lambda: "/128" in driver.find_element(By.CSS_SELECTOR, "[data-cy=viewport-grid]").text, timeout=10,
                message="the reformatted planes' slice counts (128 rows or columns)")
+
+
+def follows_the_next_case(driver: Any, base: str, first: str, demo: Any, tmp_path: Path) -> None:
+    """The next case read from the worklist: the OHIF window already open is not reloaded (its page, code and
+    workers stay) but moves to the new study with OHIF's own router; the first window goes to that case's page.
+    The opening is audited as a redirect's is."""
+    from selenium.webdriver.common.by import By
+
+    from apps.audit.models import AuditEntry
+    from tests.factories.dicom import store_study
+    from tests.factories.worklist import make_case
+
+    case = make_case(demo, assign_to="radiologue", status="in_progress")
+    study = store_study(tmp_path / "dicom", demo.establishments["vierzon"], case=case, series=1, slices=SLICES,
+                        rows=128, cols=128, phantom=True, jpeg_lossless=True, patient="MARTIN^PAUL",
+                        patient_id="PAT-2")
+    viewer = driver.current_window_handle
+    # Marks of this page: a reload or a new document would lose them.
+    driver.execute_script("window.__sameDocument = true;"
+                          "for (const c of document.querySelectorAll('canvas')) c.__before = true;")
+    driver.switch_to.window(first)
+    driver.get(f"{base}/worklist/")
+    driver.find_element(By.CSS_SELECTOR, f"tr[data-case='{case.public_id}'] a.ohif-link").click()
+    wait_until(lambda: f"/worklist/c/{case.public_id}/" in driver.current_url, timeout=20,
+               message="the first window follows to the next case's page")
+    assert len(driver.window_handles) == 2, "no third window: the viewer's window is reused"
+    driver.switch_to.window(viewer)
+    wait_until(lambda: study.study_uid in driver.current_url, timeout=30, message="OHIF moved to the next study")
+    assert driver.execute_script("return window.__sameDocument === true"), "OHIF was reloaded"
+    new_slice = """
+    for (const c of document.querySelectorAll('canvas.cornerstone-canvas')) {
+      if (c.__before || c.width < 64) continue;
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      for (let i = 4; i < d.length; i += 4 * 7) { if (d[i] !== d[0]) return true; }
+    }
+    return false;"""
+    wait_until(lambda: driver.execute_script(new_slice), timeout=60, message="a slice of the next study drawn")
+    frames = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)"
+                                   ".filter(n => n.includes(arguments[0]) && n.includes('/frames/')).length",
+                                   study.study_uid)
+    assert frames >= 1, "the next study's frames were fetched"
+    opened = AuditEntry.objects.filter(action="read", object_id=str(case.pk), details__view="ohif")
+    assert opened.count() == 1 and opened.get().details["studies"] == [study.study_uid]

@@ -109,8 +109,29 @@ def test_the_case_opens_its_studies_in_ohif_audited(demo: Any, login: Any, insta
     assert opened.status_code == 302
     assert opened["Location"] == f"/ohif/viewer?StudyInstanceUIDs={study.study_uid}"  # type: ignore[attr-defined]
     assert AuditEntry.objects.filter(action="read", object_id=str(case.pk), patient_data=True).count() == before + 1
-    # Another site's radiologist or physician: not found.
+    # Asked in JSON (an open viewer window is moved there, static/worklist/app.js): the same URL, audited the same.
+    moved = radiologist.get(f"/worklist/c/{case.public_id}/ohif/", HTTP_ACCEPT="application/json")
+    assert moved.status_code == 200 and moved.json() == {"url": opened["Location"], "viewer": True}
+    assert AuditEntry.objects.filter(action="read", object_id=str(case.pk), patient_data=True).count() == before + 2
+    # Another site's radiologist or physician: not found, in JSON too.
     assert login("urgentiste.blois").get(f"/worklist/c/{case.public_id}/ohif/").status_code == 404
+    assert login("urgentiste.blois").get(f"/worklist/c/{case.public_id}/ohif/",
+                                         HTTP_ACCEPT="application/json").status_code == 404
+    # A case without images yet: its page, not the viewer.
+    empty = make_case(demo, assign_to="radiologue", status="awaiting_reading")
+    assert radiologist.get(f"/worklist/c/{empty.public_id}/ohif/", HTTP_ACCEPT="application/json").json() == {
+        "url": f"/worklist/c/{empty.public_id}/", "viewer": False}
+
+
+def test_the_viewer_follows_only_messages_of_its_own_origin_naming_the_viewer(demo: Any, login: Any,
+                                                                              installed: Path) -> None:
+    """The listener app-config.js installs in OHIF's window: it checks the message's origin and that the URL is
+    the viewer's, then moves OHIF's router there (tested in Chromium, tests/integration/test_ohif_browser.py)."""
+    config = login("radiologue").get("/ohif/app-config.js").content.decode()
+    assert "window.pdsViewerFollows = true" in config
+    assert "event.origin !== window.location.origin" in config
+    assert 'var viewer = "/ohif/viewer"' in config and "url.pathname !== viewer" in config
+    assert 'new PopStateEvent("popstate"' in config
 
 
 def test_without_ohif_the_server_rendered_viewer_remains_and_the_page_says_so(demo: Any, login: Any,

@@ -27,6 +27,7 @@ from apps.api.views.base import ApiView, audit_list
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.studies.models import Instance, Series, Study
+from apps.worklist.dicom_json import metadata_document
 
 DICOM_JSON = "application/dicom+json"
 AUDIT_EVERY = 600  # seconds
@@ -218,7 +219,7 @@ class Metadata(DicomWebView):
         found = self.instances(study, series_uid, instance_uid)
         self.opened(study, "metadata")
         try:
-            return HttpResponse(dw.metadata_document(found, base=self.base()), content_type=DICOM_JSON)
+            return HttpResponse(metadata_document(found, base=self.base()), content_type=DICOM_JSON)
         except FileNotFoundError as exc:
             raise NotFoundError("An instance of this study is missing from the storage.") from exc
 

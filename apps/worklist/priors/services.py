@@ -33,32 +33,15 @@ from apps.audit.services import audit_record
 from apps.core.errors import ConflictError, NotFoundError
 from apps.regions.models import DicomNode
 from apps.studies.models import Study, StudyStatus
-from apps.studies.services import ROUTING_SEND_FAIL_FAST, ROUTING_SEND_TIMEOUT
 from apps.worklist.models import Case, CaseEventKind
 from apps.worklist.priors import QUERY_TASK, RETRIEVE_TASK, rules, scu
 from apps.worklist.priors.models import PriorQuery, PriorQueryState, PriorState, PriorStudy
-from apps.worklist.services.common import case_event_add
+from apps.worklist.services.common import case_event_add, task_send_on_commit
 
 log = logging.getLogger(__name__)
 
 STALE = dt.timedelta(seconds=60)  # a pending step whose message seems lost is sent again after this
 RUNNING_STALE = dt.timedelta(minutes=15)  # a running query whose worker died is run again after this
-
-
-def _send(task: str, arg: int) -> None:
-    """Send the hint once the transaction commits, on a connection that gives up at once (this may run in the
-    gateway's reconciler: a broker down must not hold it up). The row is the truth; beat re-drives it."""
-    def send() -> None:
-        from pds_platform.celery import app
-
-        try:
-            with app.connection_for_write(transport_options=ROUTING_SEND_FAIL_FAST,
-                                          connect_timeout=ROUTING_SEND_TIMEOUT) as conn:
-                app.send_task(task, args=[arg], retry=False, connection=conn)
-        except Exception:  # broker down: priors_redrive sends it again
-            log.warning("%s for %s not sent; beat will re-drive it", task, arg, exc_info=True)
-
-    transaction.on_commit(send)
 
 
 def qr_node_for(site_id: int) -> DicomNode | None:
@@ -98,7 +81,7 @@ def priors_query_request(*, case_id: int, site_id: int | None = None) -> bool:
             PriorQuery.objects.create(case_id=case_id, node=node, requested_at=timezone.now())
     except IntegrityError:  # asked concurrently (the study's arrival and the page): one row
         return False
-    _send(QUERY_TASK, case_id)
+    task_send_on_commit(QUERY_TASK, case_id)
     return True
 
 
@@ -113,7 +96,7 @@ def priors_query_retry(*, case_id: int, user: Any = None) -> PriorQuery:
             raise ConflictError(_("The site PACS is being queried or has answered."), code="prior_query_not_failed")
         by = getattr(user, "username", "") if getattr(user, "is_authenticated", False) else ""
         _audit("query", query.case, event="priors_query_retry", requested_by=by)
-        _send(QUERY_TASK, case_id)
+        task_send_on_commit(QUERY_TASK, case_id)
     query.refresh_from_db()
     return query
 
@@ -200,7 +183,7 @@ def prior_retrieve_request(*, case_id: int, prior_id: int, user: Any = None, aut
             raise ConflictError(_("This prior study is already retrieved or being retrieved."),
                                 code="prior_not_available")
         _audit("retrieve", prior.case, event="prior_retrieve_request", study_uid=prior.study_uid, automatic=automatic)
-        _send(RETRIEVE_TASK, prior_id)
+        task_send_on_commit(RETRIEVE_TASK, prior_id)
     prior.refresh_from_db()
     return prior
 
@@ -314,9 +297,9 @@ def priors_redrive(*, now: dt.datetime | None = None) -> dict[str, int]:
     PriorStudy.objects.filter(pk__in=priors).update(requested_at=now)
     with transaction.atomic():
         for case_id in queries:
-            _send(QUERY_TASK, case_id)
+            task_send_on_commit(QUERY_TASK, case_id)
         for pk in priors:
-            _send(RETRIEVE_TASK, pk)
+            task_send_on_commit(RETRIEVE_TASK, pk)
     lost = 0
     wait = dt.timedelta(minutes=settings.PDS_PRIORS_ARRIVAL_MINUTES)
     for prior in PriorStudy.objects.filter(state=PriorState.RETRIEVING, study__isnull=True,

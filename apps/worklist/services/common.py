@@ -6,14 +6,33 @@ import datetime as dt
 import logging
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.errors import NotFoundError, PermissionDeniedError
+from apps.studies.services import ROUTING_SEND_FAIL_FAST, ROUTING_SEND_TIMEOUT
 from apps.worklist.events import case_event_announce, case_routing_request
 from apps.worklist.models import Case, CaseEvent, CaseEventKind
 
 log = logging.getLogger(__name__)
+
+
+def task_send_on_commit(task: str, arg: int) -> None:
+    """Send a worker's hint once the transaction commits, on a connection that gives up at once (this may run in
+    the gateway's reconciler: a broker down must not hold it up). The row is the truth; whoever needs the work
+    done again re-drives it (beat, or the reader's own request)."""
+    def send() -> None:
+        from pds_platform.celery import app
+
+        try:
+            with app.connection_for_write(transport_options=ROUTING_SEND_FAIL_FAST,
+                                          connect_timeout=ROUTING_SEND_TIMEOUT) as conn:
+                app.send_task(task, args=[arg], retry=False, connection=conn)
+        except Exception:  # broker down
+            log.warning("%s for %s not sent", task, arg, exc_info=True)
+
+    transaction.on_commit(send)
 
 def case_event_add(*, case: Case, kind: str, message: str, actor_id: int | None = None,
                    data: dict[str, Any] | None = None, at: dt.datetime | None = None) -> CaseEvent:
