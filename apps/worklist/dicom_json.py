@@ -88,7 +88,7 @@ def shared_cache() -> bool:
 def study_metadata_prepare_request(*, study_id: int) -> None:
     """Ask a worker to prepare the study's metadata once this transaction commits (a lost message costs only the
     head start: the viewer's request reads the files itself)."""
-    if shared_cache():
+    if settings.PDS_DICOMWEB_PREPARE_METADATA and shared_cache():
         task_send_on_commit(PREPARE_TASK, study_id)
 
 

@@ -161,6 +161,10 @@ def test_the_preparation_is_asked_at_completion_only_with_a_cache_the_web_proces
             "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/15"}}
         with django_capture_on_commit_callbacks(execute=True):
             study_metadata_prepare_request(study_id=41)
+        settings.PDS_DICOMWEB_PREPARE_METADATA = False  # the operator turned it off
+        with django_capture_on_commit_callbacks(execute=True):
+            study_metadata_prepare_request(study_id=43)
+        settings.PDS_DICOMWEB_PREPARE_METADATA = True
         settings.CACHES = {**settings.CACHES, "dicomweb_metadata": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
         with django_capture_on_commit_callbacks(execute=True):
