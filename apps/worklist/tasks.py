@@ -37,10 +37,12 @@ def priors_redrive_task() -> dict[str, int]:
 
 @shared_task(name=PREPARE_TASK, acks_late=True, ignore_result=True)
 def study_metadata_prepare_task(study_id: int) -> int:
-    """A complete study's DICOM JSON in the cache shared with the web processes (apps.worklist.dicom_json)."""
+    """A complete study's DICOM JSON in the cache shared with the web processes (apps.worklist.dicom_json), at the
+    lowest CPU priority: on a busy night, decisions and alerts first."""
+    from apps.core.priority import at_lowest_priority
     from apps.worklist.dicom_json import study_metadata_prepare
 
-    return study_metadata_prepare(study_id=study_id)
+    return at_lowest_priority(lambda: study_metadata_prepare(study_id=study_id))
 
 
 BEAT_SCHEDULE = {
