@@ -153,8 +153,9 @@ def make_studies(work: Path, slices: int, syntax: str, count: int = 2) -> tuple[
     size = sum(p.stat().st_size for p in root.rglob("*.dcm"))
     print(f"studies: {count} x {slices} slices 512x512 {syntax}, {size / 1e6:.1f} MB, written in "
           f"{time.perf_counter() - started:.0f} s")
-    # What a worker does when a study completes (apps.worklist.dicom_json): its DICOM JSON in the shared cache.
-    # Orthanc indexes each file as it receives it (the upload below).
+    # What a worker does when the radiologist's worklist shows the case, seconds before the "Read" click
+    # (apps.worklist.dicom_json): the study's DICOM JSON in the shared cache. Orthanc indexes each file as it
+    # receives it (the upload below).
     prepared = []
     for study in Study.objects.filter(study_uid__in=[u for u, _ in uids]):
         begun = time.perf_counter()

@@ -296,8 +296,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- DICOM gateway ----------------------------------------------------------
 # The OHIF viewer release installed by `make install` (scripts/install_ohif.py), served under /ohif/.
 PDS_OHIF_ROOT = env.path("PDS_OHIF_ROOT", default=str(BASE_DIR / "var" / "ohif"))
-# A complete study's DICOM JSON prepared by a worker for the viewer (apps.worklist.dicom_json), in the cache the web
-# processes share (Redis only): about 1 ms of a worker per image, on the default queue after the alerts.
+# The DICOM JSON of the studies a radiologist's worklist or case page shows, prepared by a worker for the viewer
+# (apps.worklist.dicom_json), in the cache the web processes share (Redis only): about 1 ms of a worker per image.
 PDS_DICOMWEB_PREPARE_METADATA = env.flag("PDS_DICOMWEB_PREPARE_METADATA", default=True)
 # STOW-RS: the largest request body accepted (413 past it); the body is copied to disk, not held in memory.
 PDS_STOW_MAX_BYTES = env.int("PDS_STOW_MAX_BYTES", default=512 * 1024 * 1024)

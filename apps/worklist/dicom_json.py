@@ -5,10 +5,13 @@ Invariants:
 - Each instance's JSON is cached under its row, path and checksum: a stored file never changes under its row (a
   conflicting copy is quarantined, not written over), so an entry never goes stale; the service's base URL is a
   placeholder in the cache, put in when served.
-- A study is prepared when its images are complete (:func:`study_metadata_prepare`, a worker task sent by the
-  intake): the radiologist's viewer then reads the series' metadata from the cache instead of 300 files. Only with
-  a cache the web processes share (Redis); a process-local cache (the embedded default without Redis) is filled by
-  the web process on the first opening, as before. Nothing here is a reading by a user: the audit entry is the
+- A study is prepared once a reader may open it: when a radiologist's worklist or case page shows its case
+  (:func:`cases_metadata_prepare_request`, a worker task at the lowest CPU priority), seconds before the
+  "Read" click; the viewer then reads the series' metadata from the cache instead of 300 files. Not at the
+  study's completion: on a busy night most studies wait for a reader, and preparing each one as it arrived took
+  a fifth of the 2 cores' throughput from the receivers (benchmarks/load.py). Only with a cache the web processes
+  share (Redis); a process-local cache (the embedded default without Redis) is filled by the web process on the
+  first opening. Nothing here is a reading by a user: the audit entry is the
   DICOMweb request's (apps.api.views.dicomweb), one per study opened.
 """
 
@@ -85,11 +88,27 @@ def shared_cache() -> bool:
     return not settings.CACHES["dicomweb_metadata"]["BACKEND"].endswith("LocMemCache")
 
 
-def study_metadata_prepare_request(*, study_id: int) -> None:
-    """Ask a worker to prepare the study's metadata once this transaction commits (a lost message costs only the
-    head start: the viewer's request reads the files itself)."""
-    if settings.PDS_DICOMWEB_PREPARE_METADATA and shared_cache():
-        task_send_on_commit(PREPARE_TASK, study_id)
+def cases_metadata_prepare_request(*, case_ids: list[int]) -> int:
+    """The studies of these cases (a reader's worklist or case page) and their retrieved priors, each asked once
+    of a worker (a marker in the same cache); how many were asked now. A lost message costs only the head start:
+    the viewer's request reads the files itself."""
+    from apps.studies.models import Study
+    from apps.worklist.priors.models import PriorStudy
+
+    if not (case_ids and settings.PDS_DICOMWEB_PREPARE_METADATA and shared_cache()):
+        return 0
+    study_ids = set(Study.objects.filter(case_id__in=case_ids).values_list("pk", flat=True))
+    study_ids |= set(PriorStudy.objects.filter(case_id__in=case_ids, study__isnull=False)
+                     .values_list("study_id", flat=True))
+    cache = _cache()
+    markers = {f"dicomweb-prepare:{pk}": pk for pk in sorted(study_ids)}
+    asked = cache.get_many(list(markers))
+    sent = 0
+    for marker, pk in markers.items():
+        if marker not in asked and cache.add(marker, 1, CACHE_SECONDS):
+            task_send_on_commit(PREPARE_TASK, pk)
+            sent += 1
+    return sent
 
 
 def study_metadata_prepare(*, study_id: int) -> int:

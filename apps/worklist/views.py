@@ -32,6 +32,7 @@ from apps.audit.services import audit_read, audit_record
 from apps.core.errors import ApplicationError
 from apps.core.redirects import safe_next
 from apps.worklist import ohif_release, selectors, services
+from apps.worklist.dicom_json import cases_metadata_prepare_request
 from apps.worklist.forms import CaseRequestForm
 from apps.worklist.models import Case, ExpertRequest, Report, ReportStatus
 from apps.worklist.presentation import fmt_duration as _fmt_duration
@@ -182,9 +183,12 @@ def _worklist_rows(request: HttpRequest) -> tuple[str, list[Case]]:
             c.escalation_left = _fmt_duration(left) if left.total_seconds() > 0 else _("overdue")  # type: ignore[attr-defined]
             c.escalation_overdue = left.total_seconds() <= 0  # type: ignore[attr-defined]
     experts = list(selectors.expert_requests_for(request.user))
+    ohif_installed = ohif_release.installed(settings.PDS_OHIF_ROOT)
+    if ohif_installed:  # the studies a "Read" of this list may open, prepared for the viewer meanwhile
+        cases_metadata_prepare_request(case_ids=[c.pk for c in cases if c.images_complete_at])
     html = render_to_string("worklist/_worklist_rows.html", {
-        "cases": cases, "experts": experts, "user": request.user,
-        "ohif_installed": ohif_release.installed(settings.PDS_OHIF_ROOT)}, request=request)
+        "cases": cases, "experts": experts, "user": request.user, "ohif_installed": ohif_installed},
+        request=request)
     return html, cases
 
 
@@ -254,6 +258,8 @@ def case_detail(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRespon
     ctx["version"] = _case_version(case)
     ctx["priors"] = priors_panel(case_id=case.pk, user=request.user)  # the site PACS's earlier studies
     if request.user.role == "radiologist":
+        if ohif_release.installed(settings.PDS_OHIF_ROOT):
+            cases_metadata_prepare_request(case_ids=[case.pk])
         draft = Report.objects.filter(case=case).first()
         tpl, templates = report_templates_for_editor(case.modality_id, case.exam, draft.template if draft else "")
         ctx.update({

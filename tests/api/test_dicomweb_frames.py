@@ -142,33 +142,3 @@ def test_a_complete_studys_metadata_is_prepared_before_the_viewer_asks(demo: Any
     assert meta.status_code == 200 and len(meta.json()) == 4
     assert [m["00200013"]["Value"] for m in meta.json()] == [[1], [2], [3], [4]]
     assert meta.json()[0]["7FE00010"]["BulkDataURI"].startswith("http://testserver/dicomweb/studies/")
-
-
-@pytest.mark.django_db
-def test_the_preparation_is_asked_at_completion_only_with_a_cache_the_web_processes_share(
-        demo: Any, settings: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any) -> None:
-    """Attaching a complete study to its case asks a worker to prepare it, once committed; with a process-local
-    cache (the embedded default without Redis) a worker's copy would help nobody, so nothing is sent."""
-    from apps.worklist.dicom_json import PREPARE_TASK, study_metadata_prepare_request
-
-    sent: list[tuple[str, list[int]]] = []
-    monkeypatch = pytest.MonkeyPatch()
-    from pds_platform.celery import app
-
-    monkeypatch.setattr(app, "send_task", lambda name, args, **kw: sent.append((name, args)))
-    try:
-        settings.CACHES = {**settings.CACHES, "dicomweb_metadata": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/15"}}
-        with django_capture_on_commit_callbacks(execute=True):
-            study_metadata_prepare_request(study_id=41)
-        settings.PDS_DICOMWEB_PREPARE_METADATA = False  # the operator turned it off
-        with django_capture_on_commit_callbacks(execute=True):
-            study_metadata_prepare_request(study_id=43)
-        settings.PDS_DICOMWEB_PREPARE_METADATA = True
-        settings.CACHES = {**settings.CACHES, "dicomweb_metadata": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-        with django_capture_on_commit_callbacks(execute=True):
-            study_metadata_prepare_request(study_id=42)
-    finally:
-        monkeypatch.undo()
-    assert sent == [(PREPARE_TASK, [41])]

@@ -105,7 +105,7 @@ def journey(platform: Platform, tmp_path: Path, *, ris_key: str) -> None:
     assert request["assignment"]["state"] == "offered"
     on_duty = ris.get("/api/v1/on-call/", site=site_id, modality="CT")["on_duty"]
     assert on_duty and on_duty[0]["name"] == request["assignment"]["radiologist"], (on_duty, request)
-    if platform.production:  # a worker prepared the study's DICOM JSON for the viewer, in the shared cache
+    if platform.production:  # the worklist showed it: a worker prepared its DICOM JSON for the viewer (Redis)
         wait_until(lambda: metadata_prepared(platform) == len(files), timeout=60, interval=0.5,
                    message="the study's metadata prepared for the viewer")
 

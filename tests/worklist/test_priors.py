@@ -18,7 +18,6 @@ from apps.audit.models import AuditEntry
 from apps.regions.models import DicomNode
 from apps.studies.models import Study, StudyStatus
 from apps.traceability.models import TechnicalIncident
-from apps.worklist.dicom_json import shared_cache
 from apps.worklist.models import Case
 from apps.worklist.priors import scu, services
 from apps.worklist.priors.models import PriorQuery, PriorQueryState, PriorState, PriorStudy
@@ -88,8 +87,7 @@ def _case_with_study(demo: Any, capture: Any) -> Case:
 
 
 def _run_sent(broker: Any, capture: Any) -> None:  # noqa: F811
-    """Play the worker: run the worklist's tasks the services sent (the priors', the metadata's preparation), until
-    none is left."""
+    """Play the worker: run the priors' tasks the services sent, until none is left."""
     from apps.worklist import tasks
 
     while True:
@@ -99,8 +97,7 @@ def _run_sent(broker: Any, capture: Any) -> None:  # noqa: F811
             return
         for name, args in todo:
             task = {"worklist.priors_query": tasks.priors_query_task,
-                    "worklist.prior_retrieve": tasks.prior_retrieve_task,
-                    "worklist.metadata_prepare": tasks.study_metadata_prepare_task}[name]
+                    "worklist.prior_retrieve": tasks.prior_retrieve_task}[name]
             with capture(execute=True):
                 task(*args)
 
@@ -134,8 +131,6 @@ def test_query_lists_the_patients_priors_retrieves_the_relevant_one_and_recognis
     assert stored.status == StudyStatus.PRIOR and stored.case_id is None
     assert Case.objects.count() == cases_before
     assert [n for n, _ in broker.sent if n.startswith("routing.")] == routing_before  # not routed
-    # Prepared for the viewer, where opened beside the case's (with a cache the web processes share: Redis).
-    assert (("worklist.metadata_prepare", [stored.pk]) in broker.sent) == shared_cache()
     assert not TechnicalIncident.objects.filter(study=stored).exists()
     prior = PriorStudy.objects.get(case=case, study_uid=PRIOR_CT)
     assert prior.state == PriorState.RETRIEVED and prior.study_id == stored.pk

@@ -21,7 +21,6 @@ from apps.regions.selectors import (
 )
 from apps.regions.ultrasound import CHILD_UNDER_YEARS, NONE_SUITABLE
 from apps.studies.models import Study
-from apps.worklist.dicom_json import study_metadata_prepare_request
 from apps.worklist.identity import age_years, identity_errors
 from apps.worklist.justification import images_arrival
 from apps.worklist.models import OPEN_STATUSES, Case, CaseEventKind, CaseStatus, Origin
@@ -167,7 +166,6 @@ def case_attach_study(*, study_id: int) -> Case | None:
     if study.case_id:
         return study.case
     if prior_arrived(study=study):  # a prior retrieved from the site PACS for a case: never a case of its own
-        study_metadata_prepare_request(study_id=study.pk)  # opened beside the case's study in OHIF
         return None
     modality = modality_for_dicom_code(study.modality.split("\\")[0])
     if study.ultrasound or (modality is not None and not modality.teleradiology_eligible):
@@ -199,7 +197,6 @@ def case_attach_study(*, study_id: int) -> Case | None:
             case_acquired_before_validation_record(case=case, reading_held=arrival.reading_held)
     Study.objects.filter(pk=study.pk).update(case=case)
     priors_query_request(case_id=case.pk, site_id=case.site_id)  # the site PACS: the patient's earlier studies
-    study_metadata_prepare_request(study_id=study.pk)  # the reader's viewer finds the series' metadata ready
     return case
 
 
