@@ -23,8 +23,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
 
+from apps.studies.models import Instance, Study
 from apps.worklist.imaging import frame_count, instance_file
+from apps.worklist.priors.models import PriorStudy
 from apps.worklist.services.common import task_send_on_commit
 
 PREPARE_TASK = "worklist.metadata_prepare"
@@ -54,8 +57,6 @@ def instance_metadata(inst: Any, *, base: str) -> dict[str, Any]:
 
 
 def _cache() -> Any:
-    from django.core.cache import caches
-
     return caches["dicomweb_metadata"]
 
 
@@ -92,9 +93,6 @@ def cases_metadata_prepare_request(*, case_ids: list[int]) -> int:
     """The studies of these cases (a reader's worklist or case page) and their retrieved priors, each asked once
     of a worker (a marker in the same cache); how many were asked now. A lost message costs only the head start:
     the viewer's request reads the files itself."""
-    from apps.studies.models import Study
-    from apps.worklist.priors.models import PriorStudy
-
     if not (case_ids and settings.PDS_DICOMWEB_PREPARE_METADATA and shared_cache()):
         return 0
     study_ids = set(Study.objects.filter(case_id__in=case_ids).values_list("pk", flat=True))
@@ -114,8 +112,6 @@ def cases_metadata_prepare_request(*, case_ids: list[int]) -> int:
 def study_metadata_prepare(*, study_id: int) -> int:
     """Every instance of the study in the cache; how many were read from their files (0: all there already, or a
     file missing: the viewer's request reports it, this is only a head start)."""
-    from apps.studies.models import Instance
-
     rows = Instance.objects.filter(study_id=study_id).select_related("study", "series").order_by("pk")
     try:
         return _fill(_keys(rows))[1]
