@@ -96,6 +96,7 @@ def site_requests_rows(request: AuthenticatedHttpRequest) -> JsonResponse:
     version = _version(cases)
     if version == request.GET.get("v"):
         return JsonResponse({"changed": False, "version": version})
+    _prepare_for_reading([c.pk for c in cases if c.images_complete_at])
     audit_record(action="list", object_type="worklist.case", patient_data=True,
                  details={"view": "site_requests", "case_ids": [c.pk for c in cases]})
     return JsonResponse({"changed": True, "version": version, "html": html})
@@ -183,13 +184,17 @@ def _worklist_rows(request: HttpRequest) -> tuple[str, list[Case]]:
             c.escalation_left = _fmt_duration(left) if left.total_seconds() > 0 else _("overdue")  # type: ignore[attr-defined]
             c.escalation_overdue = left.total_seconds() <= 0  # type: ignore[attr-defined]
     experts = list(selectors.expert_requests_for(request.user))
-    ohif_installed = ohif_release.installed(settings.PDS_OHIF_ROOT)
-    if ohif_installed:  # the studies a "Read" of this list may open, prepared for the viewer meanwhile
-        cases_metadata_prepare_request(case_ids=[c.pk for c in cases if c.images_complete_at])
     html = render_to_string("worklist/_worklist_rows.html", {
-        "cases": cases, "experts": experts, "user": request.user, "ohif_installed": ohif_installed},
-        request=request)
+        "cases": cases, "experts": experts, "user": request.user,
+        "ohif_installed": ohif_release.installed(settings.PDS_OHIF_ROOT)}, request=request)
     return html, cases
+
+
+def _prepare_for_reading(case_ids: list[int]) -> None:
+    """The studies a "Read" of these cases may open, prepared for the viewer meanwhile (apps.worklist.dicom_json).
+    Called when the list is shown or has changed, not at every unchanged refresh."""
+    if ohif_release.installed(settings.PDS_OHIF_ROOT):
+        cases_metadata_prepare_request(case_ids=case_ids)
 
 
 @clinical_login_required
@@ -198,6 +203,7 @@ def worklist(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.user.role != "radiologist":
         return redirect("worklist:site_requests")
     html, cases = _worklist_rows(request)
+    _prepare_for_reading([c.pk for c in cases if c.images_complete_at])
     signed = list(selectors.signed_tonight(user=request.user)[:50])  # the way in to an addendum
     audit_record(action="list", object_type="worklist.case", patient_data=True,
                  details={"view": "worklist", "case_ids": [c.pk for c in [*cases, *signed]]})
@@ -258,8 +264,7 @@ def case_detail(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRespon
     ctx["version"] = _case_version(case)
     ctx["priors"] = priors_panel(case_id=case.pk, user=request.user)  # the site PACS's earlier studies
     if request.user.role == "radiologist":
-        if ohif_release.installed(settings.PDS_OHIF_ROOT):
-            cases_metadata_prepare_request(case_ids=[case.pk])
+        _prepare_for_reading([case.pk])
         draft = Report.objects.filter(case=case).first()
         tpl, templates = report_templates_for_editor(case.modality_id, case.exam, draft.template if draft else "")
         ctx.update({

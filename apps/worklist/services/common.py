@@ -34,6 +34,7 @@ def task_send_on_commit(task: str, arg: int) -> None:
 
     transaction.on_commit(send)
 
+
 def case_event_add(*, case: Case, kind: str, message: str, actor_id: int | None = None,
                    data: dict[str, Any] | None = None, at: dt.datetime | None = None) -> CaseEvent:
     """Record a timeline event and announce it to the subscribers (apps.worklist.events) in this
