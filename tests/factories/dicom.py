@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -13,6 +14,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLi
 
 US_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.6.1"
 JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def jpeg_lossless_compress(path: Path) -> None:
@@ -59,8 +61,8 @@ def make_instance(*, study_uid: str, series_uid: str, sop_uid: str | None = None
     ds.PatientBirthDate = "19500102"
     ds.PatientSex = "M"
     ds.AccessionNumber = accession
-    ds.StudyDate = dt.date.today().strftime("%Y%m%d")
-    ds.StudyTime = "031500"
+    acquired = dt.datetime.now(PARIS)  # the modality's clock: a request typed now matches it (within 12 h)
+    ds.StudyDate, ds.StudyTime = acquired.strftime("%Y%m%d"), acquired.strftime("%H%M%S")
     ds.StudyID = "1"
     ds.StudyDescription = description
     ds.SeriesDescription = series_description

@@ -46,7 +46,7 @@ PACS_AET = "SITEPACS"
 PATIENT = "PAT-0001"
 
 
-def _instances(study_uid: str, *, n: int, patient: str, date: str, description: str, modality: str = "CT",
+def _instances(study_uid: str, *, n: int, patient: str, date: str | None, description: str, modality: str = "CT",
                body: str = "HEAD") -> list[Any]:
     series_uid = generate_uid()
     out = []
@@ -54,7 +54,8 @@ def _instances(study_uid: str, *, n: int, patient: str, date: str, description: 
         kw = {"sop_class": MRImageStorage} if modality == "MR" else {}
         ds = make_instance(study_uid=study_uid, series_uid=series_uid, number=i, modality=modality, patient_id=patient,
                            accession=f"ACC-{study_uid[-6:]}", description=description, **kw)
-        ds.StudyDate, ds.SeriesDate = date, date
+        if date is not None:  # a prior's date; None: acquired now, as the factory dates it (tonight's study)
+            ds.StudyDate, ds.SeriesDate = date, date
         ds.BodyPartExamined = body
         out.append(ds)
     return out
@@ -135,7 +136,7 @@ def test_priors_queried_listed_retrieved_and_kept_to_the_case(live_demo: Any, pr
                      ready=lambda: "ready." in log.read_text(errors="replace"), timeout=60):
             current = generate_uid()
             files = []
-            for i, ds in enumerate(_instances(current, n=2, patient=PATIENT, date="20261201",
+            for i, ds in enumerate(_instances(current, n=2, patient=PATIENT, date=None,
                                               description="CT head tonight")):
                 path = tmp_path / f"current-{i}.dcm"
                 path.write_bytes(_bytes(ds))
