@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.utils import timezone
+
 from apps.dashboards.models import RiskAction, RiskEntry, TrainingSession
 
 # (risk, nature, impact, probability, [(action, owner, due in days, status)], reviewed days ago, interval)
@@ -26,7 +28,7 @@ TRAINING = [(-40, "emergency_physician", 8, "vierzon"), (-35, "radiographer", 5,
 
 
 def load(spec: dict[str, Any], ctx: Any) -> None:
-    today = dt.date.today()
+    today = timezone.localdate()  # the region's date (Europe/Paris), not the machine's
     for risk, nature, impact, probability, actions, reviewed_days_ago, interval in RISKS:
         entry, created = RiskEntry.objects.get_or_create(region=ctx.region, risk=risk, defaults={
             "nature": nature, "impact": impact, "probability": probability,
