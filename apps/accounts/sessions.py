@@ -32,7 +32,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         # No cookie, or a cookie of no stored session (loading it clears the key): nothing to keep alive, and
         # no session is created for an anonymous visitor.
         if session is not None and session.session_key is not None:
-            touched = session.get(TOUCHED)
+            touched = session.get(TOUCHED)  # loads the session: a key of no stored session is cleared here
             now = int(time.time())
             if session.session_key is not None and touch_due(touched, now, settings.PDS_SESSION_TOUCH_SECONDS):
                 session[TOUCHED] = now  # modified: saved below with a new expiry date
