@@ -42,6 +42,7 @@ def instance(**kw):
 
 def test_metadata_of_a_ct_slice():
     ds = instance(number=7, series_number=3)
+    ds.StudyTime = "031500"
     meta = instance_meta_parse(encoded(ds), transfer_syntax_uid=TS, sop_class_uid=ds.SOPClassUID,
                                sop_instance_uid=ds.SOPInstanceUID)
     assert meta.modality == "CT" and meta.instance_number == 7 and meta.series_number == 3
