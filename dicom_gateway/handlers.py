@@ -458,3 +458,19 @@ def db_reset() -> None:
     except Exception:
         pass
 
+
+
+_service: Gateway | None = None
+_service_lock = threading.Lock()
+
+
+def ingest_service() -> Gateway:
+    """The ingest service of a process that is not the gateway (the web's STOW-RS, the worker's C-GET of priors):
+    a ``Gateway`` on the settings' storage root, no listening association; one per process and storage root."""
+    global _service
+    with _service_lock:
+        config = GatewayConfig.from_settings()
+        if _service is None or _service.root != config.storage_root:
+            (config.storage_root / ".incoming").mkdir(parents=True, exist_ok=True)
+            _service = Gateway(config)
+        return _service

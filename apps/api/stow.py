@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import mmap
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,22 +31,12 @@ CANNOT_UNDERSTAND = 0xC000
 COPY_CHUNK = 1024 * 1024
 MAX_HEADERS = 16 * 1024  # of a part's headers
 
-_gateway: Any = None
-_gateway_lock = threading.Lock()
-
 
 def ingest() -> Any:
-    """The ingest service of this process: a Gateway on the settings' storage root, no association."""
-    global _gateway
-    from dicom_gateway.config import GatewayConfig
-    from dicom_gateway.handlers import Gateway
+    """The ingest service of this process (``dicom_gateway.handlers.ingest_service``)."""
+    from dicom_gateway.handlers import ingest_service
 
-    with _gateway_lock:
-        config = GatewayConfig.from_settings()
-        if _gateway is None or _gateway.root != config.storage_root:
-            (config.storage_root / ".incoming").mkdir(parents=True, exist_ok=True)
-            _gateway = Gateway(config)
-        return _gateway
+    return ingest_service()
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ class DicomNodeInline(admin.TabularInline):
     model = DicomNode
     extra = 0
     fields = ("ae_title", "allowed_hosts", "tls_required", "description", "active", "qr_enabled", "qr_ae_title",
-              "qr_host", "qr_port", "qr_ins_in_other_ids")
+              "qr_host", "qr_port", "qr_ins_in_other_ids", "qr_retrieve")
 
 
 class EstablishmentForm(forms.ModelForm):

@@ -245,6 +245,11 @@ def validate_hosts(value: str) -> None:
             ) from exc
 
 
+class QrRetrieve(models.TextChoices):
+    MOVE = "move", "C-MOVE"
+    GET = "get", "C-GET"
+
+
 class DicomNode(TimeStampedModel):
     """A sender a site may use: calling AE title plus the addresses it may connect from."""
 
@@ -256,7 +261,8 @@ class DicomNode(TimeStampedModel):
     description = models.CharField(_("description"), max_length=200, blank=True)
     active = models.BooleanField(_("active"), default=True)
     # Query/retrieve (priors from the site PACS): the platform is the SCU, calling with the gateway's AE title;
-    # the retrieved images come back by C-MOVE from this node's AE title (``ae_title``) to the gateway.
+    # the retrieved images come back by C-MOVE from this node's AE title (``ae_title``) to the gateway, or by
+    # C-GET on the platform's own association (nothing to declare on the PACS).
     qr_enabled = models.BooleanField(_("query/retrieve of prior studies"), default=False)
     qr_ae_title = models.CharField(_("PACS AE title (query/retrieve)"), max_length=16, blank=True,
                                    validators=[ae_title_validator])
@@ -265,6 +271,11 @@ class DicomNode(TimeStampedModel):
     qr_ins_in_other_ids = models.BooleanField(
         _("the PACS holds the INS in Other Patient IDs"), default=False,
         help_text=_("Query the priors by INS; otherwise by the local patient id and its issuer."))
+    qr_retrieve = models.CharField(
+        _("retrieval of prior studies"), max_length=8, choices=QrRetrieve.choices, default=QrRetrieve.MOVE,
+        help_text=_("C-MOVE: the PACS sends the images to the gateway's AE title, which it must know (a C-MOVE "
+                    "it refuses is tried again by C-GET). C-GET: the images come back on the platform's own "
+                    "association; the PACS need not reach the platform."))
 
     class Meta:
         verbose_name = _("DICOM node")

@@ -5,7 +5,7 @@ The case's study arrives by C-STORE from the site's modality; the platform C-FIN
 local patient id and its issuer), lists the two priors (never the other patient's), C-MOVEs the relevant one (CT,
 same body part) to the gateway by itself and stores it as a prior of the case (not a new case), retrieves the other
 on demand from the case page, writes the audit trail, opens both in OHIF, and hides them from another
-establishment."""
+establishment. A PACS that cannot reach the platform gives its prior by C-GET."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
+from pydicom import dcmread
 from pydicom.uid import MRImageStorage, generate_uid
 
 from apps.accounts.authorization import ACCESS_REFUSED
@@ -244,3 +245,59 @@ def test_by_ins_orthanc_answers_every_patient_and_only_the_patients_studies_are_
     query.refresh_from_db()
     assert query.state == PriorQueryState.FAILED and query.error.startswith("unreachable")
     assert AuditEntry.objects.filter(action="query", object_id=str(case.pk), details__outcome="failed").exists()
+
+
+def test_a_pacs_that_cannot_reach_the_platform_gives_the_prior_by_c_get(live_demo: Any, process_env: dict[str, str],
+                                                                        tmp_path: Path, orthanc: Any) -> None:
+    """The site PACS knows the gateway's AE title at an address it cannot reach (a firewall between the site and the
+    platform): its C-MOVE fails, the worker asks again by C-GET on its own association, the images come back as the
+    PACS holds them (JPEG Lossless stays JPEG Lossless), are stored by the gateway's ingest service and completed by
+    the gateway into the case's prior; the audit trail says how and why."""
+    from pds_platform.celery import app
+    from tests.factories.dicom import JPEG_LOSSLESS_SV1, jpeg_lossless_compress
+
+    app.control.purge()
+    vierzon = live_demo.establishments["vierzon"]
+    with gateway(process_env, tmp_path) as gw:
+        pacs_port, http_port = orthanc(free_port())  # where the PACS believes the gateway is: nobody listens
+        prior = generate_uid()
+        for i, ds in enumerate(_instances(prior, n=3, patient=PATIENT, date="20250310", description="CT head 2025")):
+            path = tmp_path / f"prior-{i}.dcm"
+            path.write_bytes(_bytes(ds))
+            if i == 0:
+                jpeg_lossless_compress(path)
+            req = urllib.request.Request(f"http://127.0.0.1:{http_port}/instances", data=path.read_bytes(),
+                                         method="POST", headers={"Content-Type": "application/dicom"})
+            with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310  (loopback, our own Orthanc)
+                assert r.status == 200
+        compressed = str(dcmread(tmp_path / "prior-0.dcm").SOPInstanceUID)
+        DicomNode.objects.create(establishment=vierzon, ae_title=PACS_AET, allowed_hosts="127.0.0.1/32",
+                                 qr_enabled=True, qr_ae_title=PACS_AET, qr_host="127.0.0.1", qr_port=pacs_port)
+        case, _ = case_create(site_id=vierzon.pk, data=case_input(local_patient_id=PATIENT),
+                              requested_by_id=live_demo.users["urgentiste"].pk)
+        Study.objects.create(study_uid=generate_uid(), site=vierzon, case=case, patient_id=PATIENT, modality="CT",
+                             body_part="HEAD", patient_id_issuer="CHVIERZON", status=StudyStatus.COMPLETE)
+        queues = f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.ROUTING_QUEUE}"
+        log = tmp_path / "worker.log"
+        env = {**process_env, "PDS_PRIORS_TIMEOUT": "5"}
+        with running(celery_worker_cmd("-n", "priors-get@%h", "-Q", queues), env, log,
+                     ready=lambda: "ready." in log.read_text(errors="replace"), timeout=60):
+            from apps.worklist.priors.services import priors_query_request
+
+            assert priors_query_request(case_id=case.pk)
+            wait_until(lambda: PriorStudy.objects.filter(case=case, study_uid=prior,
+                                                         state__in=[PriorState.RETRIEVED, PriorState.FAILED]).exists(),
+                       timeout=60, message="the prior retrieved or failed")
+        listed = PriorStudy.objects.get(case=case, study_uid=prior)
+        assert listed.state == PriorState.RETRIEVED, (listed.error, log.read_text()[-3000:])
+        stored = Study.objects.get(study_uid=prior)
+        assert stored.status == StudyStatus.PRIOR and stored.case_id is None and stored.num_instances == 3
+        assert stored.calling_ae == PACS_AET and stored.site_id == vierzon.pk
+        syntaxes = dict(stored.instances.values_list("sop_instance_uid", "transfer_syntax_uid"))
+        assert syntaxes[compressed] == JPEG_LOSSLESS_SV1
+        assert all((gw.root / p).exists() for p in stored.instances.values_list("path", flat=True))
+    got = AuditEntry.objects.get(action="retrieve", object_id=str(case.pk), details__event="prior_get")
+    assert got.details["completed"] == 3 and "0xC000" in got.details["move_refused"]
+    assert not AuditEntry.objects.filter(action="retrieve", details__event="prior_move").exists()
+    assert AuditEntry.objects.filter(action="receive", details__event="prior_stored").count() == 1
+    assert Case.objects.count() == 1

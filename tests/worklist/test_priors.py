@@ -42,7 +42,9 @@ class FakePacs:
             PriorAnswer(OTHER, patient_id="PAT-9999", study_date="20250101", modalities=("CT",)),
         ]
         self.moves: list[str] = []
+        self.gets: list[str] = []
         self.error: scu.PacsError | None = None
+        self.move_error: scu.PacsError | None = None
 
     def find_studies(self, pacs: scu.Pacs, keys: Any) -> list[PriorAnswer]:
         if self.error:
@@ -53,16 +55,22 @@ class FakePacs:
         return ""
 
     def move_study(self, pacs: scu.Pacs, *, study_uid: str, destination_ae: str) -> scu.MoveOutcome:
+        self.moves.append(study_uid)
+        if self.error or self.move_error:
+            raise self.error or self.move_error  # type: ignore[misc]
+        return scu.MoveOutcome(completed=2, failed=0, warning=0)
+
+    def get_study(self, pacs: scu.Pacs, *, study_uid: str, store: Any, **kw: Any) -> scu.MoveOutcome:
+        self.gets.append(study_uid)
         if self.error:
             raise self.error
-        self.moves.append(study_uid)
         return scu.MoveOutcome(completed=2, failed=0, warning=0)
 
 
 @pytest.fixture
 def pacs(monkeypatch: Any, demo: Any) -> FakePacs:
     fake = FakePacs()
-    for name in ("find_studies", "find_body_part", "move_study"):
+    for name in ("find_studies", "find_body_part", "move_study", "get_study"):
         monkeypatch.setattr(scu, name, getattr(fake, name))
     DicomNode.objects.create(establishment=demo.establishments["vierzon"], ae_title="SITEPACS",
                              allowed_hosts="127.0.0.1/32", qr_enabled=True, qr_ae_title="SITEPACS",
@@ -281,3 +289,31 @@ def test_a_qr_node_needs_its_pacs_address(demo: Any):
     assert set(missing.value.message_dict) == {"qr_host", "qr_port"}
     node.qr_enabled = False
     node.clean()  # a plain sender needs none of it
+
+
+@pytest.mark.parametrize("method, move_error, sent, event, state", [
+    ("move", None, (1, 0), "prior_move", PriorState.RETRIEVING),
+    ("get", None, (0, 1), "prior_get", PriorState.RETRIEVING),
+    # The PACS refused to send to the gateway (it does not know it, or cannot reach it): asked again by C-GET.
+    ("move", scu.PacsError("failed", "C-MOVE status 0xA801, 0 sent, 0 failed", status=0xA801), (1, 1), "prior_get",
+     PriorState.RETRIEVING),
+    # Unreachable, or no answer in time: a C-GET would fare no better; the retrieval fails with the reason.
+    ("move", scu.PacsError("unreachable", "SITEPACS@127.0.0.1:4242 no connection"), (1, 0), "prior_retrieve",
+     PriorState.FAILED),
+])
+def test_the_retrieval_by_c_move_or_c_get(demo: Any, pacs: FakePacs, broker: Any,  # noqa: F811
+                                         django_capture_on_commit_callbacks: Any, method: str, move_error: Any,
+                                         sent: tuple[int, int], event: str, state: str):
+    capture = django_capture_on_commit_callbacks
+    DicomNode.objects.filter(ae_title="SITEPACS").update(qr_retrieve=method)
+    pacs.move_error = move_error
+    case = _case_with_study(demo, capture)
+    _run_sent(broker, capture)
+    assert (len(pacs.moves), len(pacs.gets)) == sent
+    prior = PriorStudy.objects.get(case=case, study_uid=PRIOR_CT)
+    assert prior.state == state
+    entry = AuditEntry.objects.filter(action="retrieve", object_id=str(case.pk), details__event=event).get()
+    if move_error is not None and state == PriorState.RETRIEVING:
+        assert entry.details["move_refused"].startswith("C-MOVE status 0xA801")
+    if state == PriorState.FAILED:
+        assert prior.error.startswith("unreachable") and entry.details["outcome"] == "failed"

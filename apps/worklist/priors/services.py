@@ -4,7 +4,7 @@ Query (one per case): ``pending`` (``priors_query_request``: a case got its stud
 any query) -> ``running`` (compare-and-set by the worker, ``priors_query_run``) -> ``done`` (the answers listed,
 the relevant ones requested) or ``failed`` (the reason kept and shown); no Q/R node -> nothing is recorded.
 Prior: ``available`` -> ``requested`` (``prior_retrieve_request``: automatically for a relevant one, or a user's
-click) -> ``retrieving`` (the worker sends the C-MOVE, ``prior_retrieve_run``) -> ``retrieved`` (the study
+click) -> ``retrieving`` (the worker sends the C-MOVE, or the C-GET, ``prior_retrieve_run``) -> ``retrieved`` (the study
 completed and was recognised, ``prior_arrived``) or ``failed`` (the C-MOVE failed, or nothing arrived within
 ``PDS_PRIORS_ARRIVAL_MINUTES``); a failed one may be requested again.
 
@@ -24,14 +24,15 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
+from apps.core.context import ActorContext, acting_as
 from apps.core.errors import ConflictError, NotFoundError
-from apps.regions.models import DicomNode
+from apps.regions.models import DicomNode, QrRetrieve
 from apps.studies.models import Study, StudyStatus
 from apps.worklist.models import Case, CaseEventKind
 from apps.worklist.priors import QUERY_TASK, RETRIEVE_TASK, rules, scu
@@ -236,7 +237,7 @@ def prior_retrieve_run(*, prior_id: int) -> str:
         _fail_retrieve(prior, "failed", "no PACS configured for query/retrieve")
         return "failed"
     try:
-        outcome = scu.move_study(_pacs(node), study_uid=prior.study_uid, destination_ae=settings.PDS_DICOM_AET)
+        how, outcome, refused = _retrieve(node, study_uid=prior.study_uid)
     except scu.PacsError as exc:
         _fail_retrieve(prior, exc.code, exc.detail)
         return "failed"
@@ -245,12 +246,57 @@ def prior_retrieve_run(*, prior_id: int) -> str:
         _fail_retrieve(prior, "failed", type(exc).__name__)
         return "failed"
     with transaction.atomic():
-        _audit("retrieve", case, event="prior_move", study_uid=prior.study_uid, node=node.ae_title,
-               completed=outcome.completed, failed=outcome.failed, warning=outcome.warning)
+        _audit("retrieve", case, event=f"prior_{how}", study_uid=prior.study_uid, node=node.ae_title,
+               completed=outcome.completed, failed=outcome.failed, warning=outcome.warning,
+               **({"move_refused": refused} if refused else {}))
     if outcome.completed == 0 and outcome.failed:
         _fail_retrieve(prior, "failed", f"{outcome.failed} images not sent")
         return "failed"
-    return "moved"
+    return "moved" if how == "move" else "got"
+
+
+def _retrieve(node: DicomNode, *, study_uid: str) -> tuple[str, scu.MoveOutcome, str]:
+    """C-MOVE the study to the gateway, or C-GET it: the node's choice, or a C-MOVE the PACS refused before
+    sending anything (it does not know the gateway's AE title: 0xA801, or Orthanc's 0xC000) is tried again by
+    C-GET, which needs no route from the site to the platform. ("move" | "get", the PACS's counts, why a C-MOVE
+    was refused or "")"""
+    pacs = _pacs(node)
+    if node.qr_retrieve == QrRetrieve.GET:
+        return "get", _get(node, pacs, study_uid=study_uid), ""
+    try:
+        return "move", scu.move_study(pacs, study_uid=study_uid, destination_ae=settings.PDS_DICOM_AET), ""
+    except scu.PacsError as refused:
+        if refused.status is None:  # unreachable, or no answer in time: a C-GET would fare no better
+            raise
+        log.warning("C-MOVE of %s refused by %s (%s): C-GET", study_uid, node.qr_ae_title, refused.detail)
+        try:
+            return "get", _get(node, pacs, study_uid=study_uid), refused.detail[:200]
+        except scu.PacsError as exc:
+            raise scu.PacsError(exc.code, f"{refused.detail}; then {exc.detail}"[:250], exc.status) from exc
+
+
+def _get(node: DicomNode, pacs: scu.Pacs, *, study_uid: str) -> scu.MoveOutcome:
+    """C-GET: each image the PACS sends back on our association is stored by the gateway's own ingest service
+    (the same checks, durable file and directory before the row, dedupe), as sent by the node's site; the
+    study then completes as any other (the gateway's reconciler) and is recognised as this prior."""
+    from dicom_gateway.checks import Refusal
+    from dicom_gateway.config import STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES
+    from dicom_gateway.handlers import Sender, ingest_service
+
+    gateway = ingest_service()
+    sender = Sender(calling_ae=node.ae_title, address=node.qr_host, site_id=node.establishment_id)
+
+    def store(sop_class: str, sop_uid: str, ts: str, data: Any) -> Any:
+        # In the association's thread: its own actor (the receipt's audit names the PACS) and database connection.
+        with acting_as(ActorContext(channel="worker", ip=node.qr_host, username=f"dicom:{node.ae_title}"[:150])):
+            try:
+                status = gateway.store(sender, sop_class=sop_class, sop_uid=sop_uid, ts=ts, data_set=data)
+            finally:
+                connection.close()
+        return status.response() if isinstance(status, Refusal) else status
+
+    return scu.get_study(pacs, study_uid=study_uid, sop_classes=STORAGE_SOP_CLASSES,
+                         transfer_syntaxes=TRANSFER_SYNTAXES, store=store)
 
 
 def _fail_retrieve(prior: PriorStudy, code: str, detail: str = "") -> None:
