@@ -24,7 +24,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -287,12 +287,9 @@ def _get(node: DicomNode, pacs: scu.Pacs, *, study_uid: str) -> scu.MoveOutcome:
     sender = Sender(calling_ae=node.ae_title, address=node.qr_host, site_id=node.establishment_id)
 
     def store(sop_class: str, sop_uid: str, ts: str, data: Any) -> Any:
-        # In the association's thread: its own actor (the receipt's audit names the PACS) and database connection.
+        # Called in this thread, as pynetdicom reads the C-GET's answers: the receipt is the PACS's, as by C-MOVE.
         with acting_as(ActorContext(channel="worker", ip=node.qr_host, username=f"dicom:{node.ae_title}"[:150])):
-            try:
-                status = gateway.store(sender, sop_class=sop_class, sop_uid=sop_uid, ts=ts, data_set=data)
-            finally:
-                connection.close()
+            status = gateway.store(sender, sop_class=sop_class, sop_uid=sop_uid, ts=ts, data_set=data)
         return status.response() if isinstance(status, Refusal) else status
 
     return scu.get_study(pacs, study_uid=study_uid, sop_classes=STORAGE_SOP_CLASSES,
