@@ -459,7 +459,6 @@ def db_reset() -> None:
         pass
 
 
-
 _service: Gateway | None = None
 _service_lock = threading.Lock()
 

@@ -4,9 +4,9 @@ Query (one per case): ``pending`` (``priors_query_request``: a case got its stud
 any query) -> ``running`` (compare-and-set by the worker, ``priors_query_run``) -> ``done`` (the answers listed,
 the relevant ones requested) or ``failed`` (the reason kept and shown); no Q/R node -> nothing is recorded.
 Prior: ``available`` -> ``requested`` (``prior_retrieve_request``: automatically for a relevant one, or a user's
-click) -> ``retrieving`` (the worker sends the C-MOVE, or the C-GET, ``prior_retrieve_run``) -> ``retrieved`` (the study
-completed and was recognised, ``prior_arrived``) or ``failed`` (the C-MOVE failed, or nothing arrived within
-``PDS_PRIORS_ARRIVAL_MINUTES``); a failed one may be requested again.
+click) -> ``retrieving`` (the worker sends the C-MOVE or the C-GET, ``prior_retrieve_run``) -> ``retrieved`` (the
+study completed and was recognised, ``prior_arrived``) or ``failed`` (the retrieval failed, or nothing arrived
+within ``PDS_PRIORS_ARRIVAL_MINUTES``); a failed one may be requested again.
 
 Every C-FIND and C-MOVE of patient data writes an audit entry (action ``query`` / ``retrieve``, object the case),
 success or failure; so does the storing of a retrieved prior (``receive``). A prior that becomes ``retrieved`` or
@@ -256,10 +256,10 @@ def prior_retrieve_run(*, prior_id: int) -> str:
 
 
 def _retrieve(node: DicomNode, *, study_uid: str) -> tuple[str, scu.MoveOutcome, str]:
-    """C-MOVE the study to the gateway, or C-GET it: the node's choice, or a C-MOVE the PACS refused before
-    sending anything (it does not know the gateway's AE title: 0xA801, or Orthanc's 0xC000) is tried again by
-    C-GET, which needs no route from the site to the platform. ("move" | "get", the PACS's counts, why a C-MOVE
-    was refused or "")"""
+    """C-MOVE the study to the gateway, or C-GET it: the node's choice, or a C-MOVE the PACS answered with a
+    failure (it does not know the gateway's AE title, 0xA801, or cannot reach it: Orthanc's 0xC000) is tried again
+    by C-GET, which needs no route from the site to the platform (images already sent are answered as the
+    identical resends they are). ("move" | "get", the PACS's counts, why a C-MOVE was refused or "")"""
     pacs = _pacs(node)
     if node.qr_retrieve == QrRetrieve.GET:
         return "get", _get(node, pacs, study_uid=study_uid), ""
