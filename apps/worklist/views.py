@@ -96,7 +96,6 @@ def site_requests_rows(request: AuthenticatedHttpRequest) -> JsonResponse:
     version = _version(cases)
     if version == request.GET.get("v"):
         return JsonResponse({"changed": False, "version": version})
-    _prepare_for_reading([c.pk for c in cases if c.images_complete_at])
     audit_record(action="list", object_type="worklist.case", patient_data=True,
                  details={"view": "site_requests", "case_ids": [c.pk for c in cases]})
     return JsonResponse({"changed": True, "version": version, "html": html})
@@ -225,6 +224,7 @@ def worklist_rows(request: AuthenticatedHttpRequest) -> JsonResponse:
     version = _version(cases) + experts_key
     if version == request.GET.get("v"):
         return JsonResponse({"changed": False, "version": version})
+    _prepare_for_reading([c.pk for c in cases if c.images_complete_at])
     audit_record(action="list", object_type="worklist.case", patient_data=True,
                  details={"view": "worklist", "case_ids": [c.pk for c in cases]})
     return JsonResponse({"changed": True, "version": version, "html": html})
